@@ -1,0 +1,214 @@
+//! Job control on `/qubix/<network>/job/1`: the consumer's signed [`JobControl`] requests,
+//! the lifecycle [`JobState`], and the provider's [`JobStatus`] answers. Heartbeats ride on
+//! the same protocol so a dead provider can be detected and, later, failed over.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::WireMessage;
+use crate::ids::{AgreementId, NodeId, Nonce};
+use crate::job::PortPurpose;
+use crate::signed::{Authored, Envelope};
+use crate::time::UnixMillis;
+
+/// The lifecycle of a job (persisted by both nodes).
+///
+/// `Negotiated → Funded → Pulling → Running ⇄ Stopped → Terminated | Completed | Failed`.
+/// `Migrating` is reserved for failover to a standby provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum JobState {
+    /// Both sides signed; not yet paid.
+    Negotiated,
+    /// The first window is paid and confirmed.
+    Funded,
+    /// The image is being pulled.
+    Pulling,
+    /// The container runs.
+    Running,
+    /// The container is stopped; its data is kept.
+    Stopped,
+    /// Moving to a standby provider (reserved).
+    Migrating,
+    /// Ended by the consumer, the provider's policy, or non-payment.
+    Terminated,
+    /// The container exited with status 0.
+    Completed,
+    /// It could not run, or exited non-zero, or was killed.
+    Failed,
+}
+
+impl JobState {
+    /// Whether no further transition is possible.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Terminated | Self::Completed | Self::Failed)
+    }
+
+    /// Whether the provider bills for time in this state.
+    pub fn is_billable(self) -> bool {
+        matches!(self, Self::Pulling | Self::Running)
+    }
+
+    /// Lower-case name, as the API and console show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Negotiated => "negotiated",
+            Self::Funded => "funded",
+            Self::Pulling => "pulling",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Migrating => "migrating",
+            Self::Terminated => "terminated",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What the consumer asks the provider to do with a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobAction {
+    /// Report the job's status.
+    Status,
+    /// Stop the container, keeping its data.
+    Stop,
+    /// Start a stopped container.
+    Start,
+    /// Restart the container.
+    Restart,
+    /// Remove the container and its data, and end billing.
+    Terminate,
+    /// Liveness probe; answered with the status.
+    Heartbeat,
+}
+
+/// A consumer's signed control request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobControl {
+    /// The job.
+    pub agreement_id: AgreementId,
+    /// The consumer; must be the signer and the agreement's consumer.
+    pub consumer: NodeId,
+    /// What to do.
+    pub action: JobAction,
+    /// Single-use value against replay.
+    pub nonce: Nonce,
+    /// When it was signed.
+    pub issued_at: UnixMillis,
+}
+
+impl WireMessage for JobControl {
+    const TAG: &'static str = "job-control/";
+    const MAX_SIZE: usize = 256;
+}
+
+impl Authored for JobControl {
+    fn author(&self) -> NodeId {
+        self.consumer
+    }
+}
+
+/// Why a job failed or ended (codes, no internal text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EndReason {
+    /// The consumer terminated it.
+    ConsumerTerminated,
+    /// The rental's duration ran out.
+    DurationElapsed,
+    /// A top-up was not confirmed within the grace period.
+    Unpaid,
+    /// The image could not be pulled.
+    ImagePullFailed,
+    /// The container could not be created or started.
+    StartFailed,
+    /// The process exited non-zero.
+    NonZeroExit,
+    /// The process was killed for exceeding its memory limit.
+    OutOfMemory,
+    /// The container disappeared outside the node's control.
+    ContainerLost,
+    /// The provider's idle policy ended a stopped job.
+    IdleTimeout,
+    /// The provider stopped answering.
+    ProviderLost,
+}
+
+/// A published port as the consumer reaches it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublishedPort {
+    /// Port inside the container.
+    pub container_port: u16,
+    /// Host address the provider announced.
+    pub host: String,
+    /// Port on that host.
+    pub host_port: u16,
+    /// What it serves.
+    pub purpose: PortPurpose,
+}
+
+/// A provider's view of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// The job.
+    pub agreement_id: AgreementId,
+    /// Where it is in its lifecycle.
+    pub state: JobState,
+    /// Exit code when the process ended.
+    pub exit_code: Option<i64>,
+    /// Why it ended, when it did.
+    pub reason: Option<EndReason>,
+    /// Published ports.
+    pub ports: Vec<PublishedPort>,
+    /// When the state last changed.
+    pub since: UnixMillis,
+}
+
+/// Requests on `/qubix/<network>/job/1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobMessage {
+    /// A signed [`JobControl`].
+    Control(Envelope),
+    /// A signed [`crate::billing::Receipt`] for the latest usage report.
+    Receipt(Envelope),
+    /// The consumer paid a window: the Qubic transaction id to confirm.
+    Paid {
+        /// The job.
+        agreement_id: AgreementId,
+        /// Qubic transaction id (60 lower-case letters).
+        tx_id: String,
+    },
+}
+
+impl WireMessage for JobMessage {
+    const TAG: &'static str = "job-message/";
+    const MAX_SIZE: usize = 1024;
+}
+
+/// Codes a provider answers a job request with when it cannot act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum JobErrorCode {
+    /// No job with that agreement id.
+    UnknownJob,
+    /// The signer is not the agreement's consumer.
+    NotYourJob,
+    /// The action is not possible in the job's state.
+    WrongState,
+    /// Bad signature, replayed nonce or stale request.
+    Refused,
+    /// The provider could not complete the action; the status says what happened.
+    Failed,
+}
+
+/// Responses on `/qubix/<network>/job/1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JobReply {
+    /// The job's status after the request.
+    Status(JobStatus),
+    /// A signed usage report answering a receipt or payment notice.
+    Usage(Envelope),
+    /// The request was refused.
+    Error(JobErrorCode),
+}
+
+impl WireMessage for JobReply {
+    const TAG: &'static str = "job-reply/";
+    const MAX_SIZE: usize = 8 * 1024;
+}

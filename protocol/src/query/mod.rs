@@ -1,0 +1,1 @@
+//! The offer query language (in progress).
