@@ -15,6 +15,7 @@ use crate::time::UnixMillis;
 /// `Negotiated → Funded → Pulling → Running ⇄ Stopped → Terminated | Completed | Failed`.
 /// `Migrating` is reserved for failover to a standby provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Both sides signed; not yet paid.
     Negotiated,
@@ -65,6 +66,7 @@ impl JobState {
 
 /// What the consumer asks the provider to do with a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobAction {
     /// Report the job's status.
     Status,
@@ -108,6 +110,7 @@ impl Authored for JobControl {
 
 /// Why a job failed or ended (codes, no internal text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The consumer terminated it.
     ConsumerTerminated,
@@ -184,6 +187,7 @@ impl WireMessage for JobMessage {
 
 /// Codes a provider answers a job request with when it cannot act on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobErrorCode {
     /// No job with that agreement id.
     UnknownJob,

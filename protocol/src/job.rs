@@ -42,6 +42,7 @@ impl fmt::Debug for EnvVar {
 
 /// What a published port is for (decides how connection details are shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PortPurpose {
     /// An SSH server.
     Ssh,
@@ -304,6 +305,7 @@ impl Agreement {
 
 /// Why a provider refused a request. Codes only: no internal detail reaches the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RejectCode {
     /// The offer is unknown to the provider or withdrawn.
     UnknownOffer,
