@@ -27,6 +27,8 @@ pub mod market;
 pub mod offer;
 pub mod query;
 pub mod signed;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod topics;
 pub mod validate;
