@@ -1,1 +1,3 @@
-//! placeholder
+//! The Qubix node.
+pub mod market;
+pub mod network;

@@ -1,1 +1,2 @@
+//! The `qubix` binary.
 fn main() {}

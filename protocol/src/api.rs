@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::amount::Qu;
 use crate::control::{EndReason, JobState};
@@ -14,14 +15,14 @@ use crate::offer::Offer;
 use crate::time::UnixMillis;
 
 /// Every error response: `{ "error": { "code", "message", "field"? } }`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiError {
     /// The error.
     pub error: ApiErrorBody,
 }
 
 /// The body of an error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiErrorBody {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -55,7 +56,7 @@ impl std::fmt::Display for ApiError {
 }
 
 /// Machine-readable error codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The body is not valid JSON or not the expected shape.
@@ -88,6 +89,8 @@ pub enum ErrorCode {
     NotEnabled,
     /// A bug: the node logged the details.
     Internal,
+    /// The route exists but not with this HTTP method.
+    MethodNotAllowed,
 }
 
 impl ErrorCode {
@@ -109,6 +112,7 @@ impl ErrorCode {
             Self::Timeout => "timeout",
             Self::NotEnabled => "not_enabled",
             Self::Internal => "internal",
+            Self::MethodNotAllowed => "method_not_allowed",
         }
     }
 
@@ -126,12 +130,13 @@ impl ErrorCode {
             Self::Unavailable => 503,
             Self::Timeout => 504,
             Self::Internal => 500,
+            Self::MethodNotAllowed => 405,
         }
     }
 }
 
 /// `GET /api/v1/health` (public).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Health {
     /// `ok` when the node runs.
     pub status: String,
@@ -140,7 +145,7 @@ pub struct Health {
 }
 
 /// `GET /api/v1/node`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NodeInfo {
     /// This node's id (PeerId).
     pub node_id: NodeId,
@@ -163,7 +168,7 @@ pub struct NodeInfo {
 }
 
 /// `GET /api/v1/peers` item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PeerInfo {
     /// Peer id.
     pub node_id: NodeId,
@@ -179,7 +184,7 @@ pub struct PeerInfo {
 
 /// An offer as the API shows it: the signed offer plus what this node knows about the
 /// provider.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OfferView {
     /// The verified offer.
     pub offer: Offer,
@@ -188,7 +193,7 @@ pub struct OfferView {
 }
 
 /// `GET /api/v1/offers` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OffersPage {
     /// Offers matching the query, before paging.
     pub total: usize,
@@ -201,15 +206,51 @@ pub struct OffersPage {
 }
 
 /// `POST /api/v1/offers/explain` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainRequest {
     /// The query to explain.
     pub q: String,
 }
 
+/// `POST /api/v1/offers/explain` response: why a query matched what it matched, and what
+/// to relax when it matched nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Explanation {
+    /// Offers in the local book.
+    pub total: usize,
+    /// Offers that pass every constraint.
+    pub matched: usize,
+    /// One entry per constraint of the query, in query order.
+    pub constraints: Vec<ConstraintReport>,
+    /// The offers that failed the fewest constraints, closest first.
+    pub near_misses: Vec<NearMiss>,
+    /// One sentence for a person, e.g. "price<=100 excluded all 12 offers".
+    pub summary: String,
+}
+
+/// What one constraint of a query did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConstraintReport {
+    /// The constraint as written, e.g. `gpu_ram>=48`.
+    pub constraint: String,
+    /// Offers this constraint fails.
+    pub excluded: usize,
+    /// Offers that this constraint alone fails (relaxing it would admit them).
+    pub only_blocker: usize,
+}
+
+/// An offer that almost matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct NearMiss {
+    /// The offer.
+    pub offer: OfferView,
+    /// The constraints it fails, as written.
+    pub failed: Vec<String>,
+}
+
 /// One GPU of this node, as `GET /api/v1/gpus` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GpuInfo {
     /// Index on the host.
     pub index: u32,
@@ -232,7 +273,7 @@ pub struct GpuInfo {
 }
 
 /// `GET /api/v1/gpus` response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GpusView {
     /// `nvml`, `simulated` or `none`.
     pub probe: String,
@@ -243,7 +284,7 @@ pub struct GpusView {
 }
 
 /// `POST /api/v1/instances` body: rent GPUs and run a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchRequest {
     /// The offer to rent; or give `query` and the cheapest match is used.
@@ -282,7 +323,7 @@ pub struct LaunchRequest {
 }
 
 /// How to reach one published port.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Connection {
     /// Port inside the container.
     pub container_port: u16,
@@ -297,7 +338,7 @@ pub struct Connection {
 }
 
 /// What a launch or pull is doing now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     /// Phase: `negotiating`, `paying`, `pulling`, `starting`.
     pub phase: String,
@@ -310,7 +351,7 @@ pub struct Progress {
 }
 
 /// An instance: a job this node rented, as its consumer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Instance {
     /// The agreement id.
     pub id: AgreementId,
@@ -353,7 +394,7 @@ pub struct Instance {
 }
 
 /// `POST /api/v1/instances/{id}/{action}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceAction {
     /// Stop, keeping data.
@@ -365,7 +406,7 @@ pub enum InstanceAction {
 }
 
 /// Which stream a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
     /// Standard output.
@@ -377,7 +418,7 @@ pub enum LogStream {
 }
 
 /// One log line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LogLine {
     /// When it was written.
     pub at: UnixMillis,
@@ -388,7 +429,7 @@ pub struct LogLine {
 }
 
 /// A message on a log stream (WebSocket).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LogEvent {
     /// A line.
@@ -401,7 +442,7 @@ pub enum LogEvent {
 }
 
 /// One GPU's figures in a metrics sample.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct GpuSample {
     /// GPU UUID.
     pub uuid: String,
@@ -418,7 +459,7 @@ pub struct GpuSample {
 }
 
 /// A metrics sample of one instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MetricsSample {
     /// When it was taken.
     pub at: UnixMillis,
@@ -435,7 +476,7 @@ pub struct MetricsSample {
 }
 
 /// One instance's money.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceBilling {
     /// The instance.
     pub id: AgreementId,
@@ -452,7 +493,7 @@ pub struct InstanceBilling {
 }
 
 /// `GET /api/v1/billing`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Billing {
     /// The wallet's identity (deposit here).
     pub deposit_identity: Option<String>,
@@ -469,7 +510,7 @@ pub struct Billing {
 }
 
 /// One posting of a ledger transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Posting {
     /// Account name, e.g. `available`, `escrow/<agreement>`.
     pub account: String,
@@ -478,7 +519,7 @@ pub struct Posting {
 }
 
 /// `GET /api/v1/ledger/entries` item: one balanced transaction.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LedgerEntry {
     /// Idempotency id of the transaction.
     pub id: String,
@@ -493,7 +534,7 @@ pub struct LedgerEntry {
 }
 
 /// `GET /api/v1/wallet`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {
     /// The wallet's Qubic identity; `None` when no wallet is configured.
     pub identity: Option<String>,
@@ -508,7 +549,7 @@ pub struct Wallet {
 }
 
 /// `POST /api/v1/wallet/withdraw` body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WithdrawRequest {
     /// Destination Qubic identity.
@@ -518,7 +559,7 @@ pub struct WithdrawRequest {
 }
 
 /// A transfer the node signed and is confirming.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Transfer {
     /// Qubic transaction id.
     pub tx_id: String,
@@ -533,7 +574,7 @@ pub struct Transfer {
 }
 
 /// `GET|PUT /api/v1/provider/pricing`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderPricing {
     /// Price per GPU-hour for models without their own price.
@@ -548,7 +589,7 @@ pub struct ProviderPricing {
 }
 
 /// `GET /api/v1/provider/jobs` item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProviderJob {
     /// The agreement.
     pub id: AgreementId,
@@ -571,7 +612,7 @@ pub struct ProviderJob {
 }
 
 /// `GET /api/v1/provider/earnings`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Earnings {
     /// Earned in total (receipts).
     pub earned: Qu,
@@ -583,8 +624,44 @@ pub struct Earnings {
     pub by_day: Vec<(String, Qu)>,
 }
 
+/// `GET /api/v1/provider/status`: the provider onboarding checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderStatus {
+    /// Whether this node offers its GPUs (provider mode).
+    pub provider: bool,
+    /// The checks, in the order a new provider should fix them.
+    pub checks: Vec<ProviderCheck>,
+}
+
+/// One item of the provider checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProviderCheck {
+    /// What is checked.
+    pub kind: CheckKind,
+    /// Whether it passes.
+    pub ok: bool,
+    /// What was found, or what to do when it fails.
+    pub detail: String,
+}
+
+/// What a provider check is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// At least one GPU was found (NVML, or simulated on testnet).
+    Gpu,
+    /// The Docker daemon answers.
+    Docker,
+    /// Docker has the NVIDIA container runtime.
+    NvidiaRuntime,
+    /// A wallet is configured to be paid at.
+    Wallet,
+    /// A price is set.
+    Pricing,
+}
+
 /// Messages on `GET /api/v1/events` (WebSocket).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// An offer appeared or changed.
@@ -630,4 +707,490 @@ pub enum Event {
         /// Events dropped.
         missed: u64,
     },
+}
+
+/// A message on a metrics stream (`GET /api/v1/instances/{id}/metrics`, WebSocket).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MetricsEvent {
+    /// A sample.
+    Sample(MetricsSample),
+    /// The reader was too slow and `missed` samples were dropped.
+    Lagged {
+        /// Samples dropped.
+        missed: u64,
+    },
+}
+
+/// `POST /api/v1/login` body: the console trades the API token for a session cookie.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The API token from `<data-dir>/api-token`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginRequest { token: <redacted> }")
+    }
+}
+
+/// `POST /api/v1/login` and `GET /api/v1/session` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    /// Send it as the `X-Qubix-CSRF` header with every POST, PUT and DELETE made with the
+    /// session cookie.
+    pub csrf: String,
+    /// When the session ends unless renewed by a new login.
+    pub expires_at: UnixMillis,
+}
+
+/// OpenAPI schemas of the protocol types the API embeds. Those types live in modules that
+/// know nothing of OpenAPI, so each gets a mirror here that serializes exactly like it. The
+/// `From` conversions destructure every field and match every variant, so adding a field or
+/// variant to a mirrored type fails to compile until its mirror follows; the tests check
+/// that each mirror serializes like the type it stands for.
+mod schema {
+    use std::borrow::Cow;
+
+    use serde::Serialize;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use crate::amount::Qu;
+    use crate::control::{EndReason, JobState};
+    use crate::ids::{AgreementId, NodeId, OfferId};
+    use crate::job::{PortPurpose, PortRequest};
+    use crate::offer::{GpuSpec, Location, Offer, PcieLink, Version};
+    use crate::time::UnixMillis;
+
+    /// Gives `$ty` the schema of `$mirror`, under the component name of `$ty`.
+    macro_rules! schema_via {
+        ($ty:ident, $mirror:ty) => {
+            impl PartialSchema for $ty {
+                fn schema() -> RefOr<Schema> {
+                    <$mirror as PartialSchema>::schema()
+                }
+            }
+
+            impl ToSchema for $ty {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($ty))
+                }
+
+                fn schemas(out: &mut Vec<(String, RefOr<Schema>)>) {
+                    <$mirror as ToSchema>::schemas(out)
+                }
+            }
+        };
+    }
+
+    schema_via!(NodeId, NodeIdSchema);
+    schema_via!(OfferId, OfferIdSchema);
+    schema_via!(AgreementId, AgreementIdSchema);
+    schema_via!(Qu, QuSchema);
+    schema_via!(UnixMillis, UnixMillisSchema);
+    schema_via!(JobState, JobStateSchema);
+    schema_via!(EndReason, EndReasonSchema);
+    schema_via!(PortPurpose, PortPurposeSchema);
+    schema_via!(PortRequest, PortRequestSchema);
+    schema_via!(Offer, OfferSchema);
+    schema_via!(GpuSpec, GpuSpecSchema);
+    schema_via!(Version, VersionSchema);
+    schema_via!(PcieLink, PcieLinkSchema);
+    schema_via!(Location, LocationSchema);
+
+    /// A node id: the base58 libp2p PeerId of the node's ed25519 key.
+    #[derive(Serialize, ToSchema)]
+    #[schema(example = "12D3KooWHdiAxVd8uMQR1hGWXccidmfCwLqcMpGwR6QcTP6QRMuD")]
+    pub(super) struct NodeIdSchema(String);
+
+    /// An offer id: 32 hexadecimal characters.
+    #[derive(Serialize, ToSchema)]
+    #[schema(example = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f")]
+    pub(super) struct OfferIdSchema(String);
+
+    /// An agreement id, which is also the id of its instance and job: 32 hexadecimal
+    /// characters.
+    #[derive(Serialize, ToSchema)]
+    #[schema(example = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1")]
+    pub(super) struct AgreementIdSchema(String);
+
+    /// An amount in whole QU (QUBIC has no decimals).
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct QuSchema(u64);
+
+    /// Unix time in milliseconds (UTC).
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct UnixMillisSchema(u64);
+
+    /// The lifecycle of a job: negotiated → funded → pulling → running ⇄ stopped →
+    /// terminated | completed | failed (`migrating` is reserved for failover).
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum JobStateSchema {
+        Negotiated,
+        Funded,
+        Pulling,
+        Running,
+        Stopped,
+        Migrating,
+        Terminated,
+        Completed,
+        Failed,
+    }
+
+    /// Why a job ended.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum EndReasonSchema {
+        ConsumerTerminated,
+        DurationElapsed,
+        Unpaid,
+        ImagePullFailed,
+        StartFailed,
+        NonZeroExit,
+        OutOfMemory,
+        ContainerLost,
+        IdleTimeout,
+        ProviderLost,
+    }
+
+    /// What a published port serves.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum PortPurposeSchema {
+        Ssh,
+        Jupyter,
+        Tcp,
+    }
+
+    /// A container port to publish.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct PortRequestSchema {
+        /// Port inside the container (1–65535).
+        container_port: u16,
+        /// What it serves.
+        purpose: PortPurpose,
+    }
+
+    /// A provider's signed offer, as verified by this node.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct OfferSchema {
+        /// The provider's node id.
+        provider: NodeId,
+        /// Stable id across republishes.
+        offer_id: OfferId,
+        /// Increases with every change.
+        sequence: u64,
+        /// The GPU kind offered.
+        gpu: GpuSpec,
+        /// GPUs available now.
+        gpu_count: u32,
+        /// CPU cores with the whole offer.
+        cpu_cores: u32,
+        /// RAM in MiB with the whole offer.
+        ram_mib: u64,
+        /// Disk in GiB with the whole offer.
+        disk_gib: u64,
+        /// Where the provider is.
+        location: Location,
+        /// Price in QU per GPU-hour.
+        price_per_gpu_hour: Qu,
+        /// Shortest rental accepted, seconds.
+        min_rental_secs: u64,
+        /// Longest rental accepted, seconds.
+        max_rental_secs: u64,
+        /// Qubic identity that receives payment.
+        pay_to: String,
+        /// True when the GPUs are simulated (testnet only).
+        simulated: bool,
+        /// When the provider signed it.
+        issued_at: UnixMillis,
+        /// When it stops being valid unless republished.
+        expires_at: UnixMillis,
+    }
+
+    /// One kind of GPU.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct GpuSpecSchema {
+        /// Model name as the driver reports it.
+        model: String,
+        /// Memory per GPU, MiB.
+        vram_mib: u64,
+        /// CUDA compute capability.
+        compute_capability: Version,
+        /// Highest CUDA version the driver supports.
+        cuda_version: Version,
+        /// Driver version.
+        driver_version: String,
+        /// PCIe link, when known.
+        pcie: Option<PcieLink>,
+        /// NVLink, when known.
+        nvlink: Option<bool>,
+    }
+
+    /// A `major.minor` version.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct VersionSchema {
+        /// Major number.
+        major: u16,
+        /// Minor number.
+        minor: u16,
+    }
+
+    /// A PCIe link.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct PcieLinkSchema {
+        /// Generation (3, 4, 5…).
+        generation: u8,
+        /// Lanes.
+        width: u8,
+    }
+
+    /// Where a provider is.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct LocationSchema {
+        /// ISO 3166-1 alpha-2 country code.
+        country: String,
+        /// Free-form region.
+        region: Option<String>,
+    }
+
+    impl From<&NodeId> for NodeIdSchema {
+        fn from(id: &NodeId) -> Self {
+            Self(id.to_string())
+        }
+    }
+
+    impl From<&OfferId> for OfferIdSchema {
+        fn from(id: &OfferId) -> Self {
+            Self(id.to_string())
+        }
+    }
+
+    impl From<&AgreementId> for AgreementIdSchema {
+        fn from(id: &AgreementId) -> Self {
+            Self(id.to_string())
+        }
+    }
+
+    impl From<Qu> for QuSchema {
+        fn from(qu: Qu) -> Self {
+            Self(qu.0)
+        }
+    }
+
+    impl From<UnixMillis> for UnixMillisSchema {
+        fn from(t: UnixMillis) -> Self {
+            Self(t.0)
+        }
+    }
+
+    impl From<JobState> for JobStateSchema {
+        fn from(s: JobState) -> Self {
+            match s {
+                JobState::Negotiated => Self::Negotiated,
+                JobState::Funded => Self::Funded,
+                JobState::Pulling => Self::Pulling,
+                JobState::Running => Self::Running,
+                JobState::Stopped => Self::Stopped,
+                JobState::Migrating => Self::Migrating,
+                JobState::Terminated => Self::Terminated,
+                JobState::Completed => Self::Completed,
+                JobState::Failed => Self::Failed,
+            }
+        }
+    }
+
+    impl From<EndReason> for EndReasonSchema {
+        fn from(r: EndReason) -> Self {
+            match r {
+                EndReason::ConsumerTerminated => Self::ConsumerTerminated,
+                EndReason::DurationElapsed => Self::DurationElapsed,
+                EndReason::Unpaid => Self::Unpaid,
+                EndReason::ImagePullFailed => Self::ImagePullFailed,
+                EndReason::StartFailed => Self::StartFailed,
+                EndReason::NonZeroExit => Self::NonZeroExit,
+                EndReason::OutOfMemory => Self::OutOfMemory,
+                EndReason::ContainerLost => Self::ContainerLost,
+                EndReason::IdleTimeout => Self::IdleTimeout,
+                EndReason::ProviderLost => Self::ProviderLost,
+            }
+        }
+    }
+
+    impl From<PortPurpose> for PortPurposeSchema {
+        fn from(p: PortPurpose) -> Self {
+            match p {
+                PortPurpose::Ssh => Self::Ssh,
+                PortPurpose::Jupyter => Self::Jupyter,
+                PortPurpose::Tcp => Self::Tcp,
+            }
+        }
+    }
+
+    impl From<&PortRequest> for PortRequestSchema {
+        fn from(p: &PortRequest) -> Self {
+            let PortRequest { container_port, purpose } = *p;
+            Self { container_port, purpose }
+        }
+    }
+
+    impl From<&Offer> for OfferSchema {
+        fn from(o: &Offer) -> Self {
+            let Offer {
+                provider,
+                offer_id,
+                sequence,
+                gpu,
+                gpu_count,
+                cpu_cores,
+                ram_mib,
+                disk_gib,
+                location,
+                price_per_gpu_hour,
+                min_rental_secs,
+                max_rental_secs,
+                pay_to,
+                simulated,
+                issued_at,
+                expires_at,
+            } = o.clone();
+            Self {
+                provider,
+                offer_id,
+                sequence,
+                gpu,
+                gpu_count,
+                cpu_cores,
+                ram_mib,
+                disk_gib,
+                location,
+                price_per_gpu_hour,
+                min_rental_secs,
+                max_rental_secs,
+                pay_to,
+                simulated,
+                issued_at,
+                expires_at,
+            }
+        }
+    }
+
+    impl From<&GpuSpec> for GpuSpecSchema {
+        fn from(g: &GpuSpec) -> Self {
+            let GpuSpec { model, vram_mib, compute_capability, cuda_version, driver_version, pcie, nvlink } =
+                g.clone();
+            Self { model, vram_mib, compute_capability, cuda_version, driver_version, pcie, nvlink }
+        }
+    }
+
+    impl From<Version> for VersionSchema {
+        fn from(v: Version) -> Self {
+            let Version { major, minor } = v;
+            Self { major, minor }
+        }
+    }
+
+    impl From<PcieLink> for PcieLinkSchema {
+        fn from(p: PcieLink) -> Self {
+            let PcieLink { generation, width } = p;
+            Self { generation, width }
+        }
+    }
+
+    impl From<&Location> for LocationSchema {
+        fn from(l: &Location) -> Self {
+            let Location { country, region } = l.clone();
+            Self { country, region }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn same_json<T: Serialize, M: Serialize>(value: &T, mirror: &M) {
+            let (a, b) = (serde_json::to_value(value).unwrap(), serde_json::to_value(mirror).unwrap());
+            assert_eq!(a, b, "a schema mirror serializes differently from the type it stands for");
+        }
+
+        fn offer() -> Offer {
+            let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+            Offer {
+                provider: NodeId::from_verifying_key(&key.verifying_key()),
+                offer_id: OfferId::from_bytes([1; 16]),
+                sequence: 3,
+                gpu: GpuSpec {
+                    model: "NVIDIA GeForce RTX 4090".into(),
+                    vram_mib: 24_576,
+                    compute_capability: Version::new(8, 9),
+                    cuda_version: Version::new(12, 4),
+                    driver_version: "550.54.15".into(),
+                    pcie: Some(PcieLink { generation: 4, width: 16 }),
+                    nvlink: None,
+                },
+                gpu_count: 2,
+                cpu_cores: 16,
+                ram_mib: 65_536,
+                disk_gib: 500,
+                location: Location { country: "DE".into(), region: None },
+                price_per_gpu_hour: Qu(1_200),
+                min_rental_secs: 600,
+                max_rental_secs: 86_400,
+                pay_to: "A".repeat(60),
+                simulated: true,
+                issued_at: UnixMillis(1),
+                expires_at: UnixMillis(2),
+            }
+        }
+
+        #[test]
+        fn structs_and_ids_serialize_like_their_mirrors() {
+            let o = offer();
+            same_json(&o, &OfferSchema::from(&o));
+            same_json(&o.gpu, &GpuSpecSchema::from(&o.gpu));
+            same_json(&o.location, &LocationSchema::from(&o.location));
+            same_json(&o.provider, &NodeIdSchema::from(&o.provider));
+            same_json(&o.offer_id, &OfferIdSchema::from(&o.offer_id));
+            let id = AgreementId::from_bytes([9; 16]);
+            same_json(&id, &AgreementIdSchema::from(&id));
+            same_json(&o.price_per_gpu_hour, &QuSchema::from(o.price_per_gpu_hour));
+            same_json(&o.issued_at, &UnixMillisSchema::from(o.issued_at));
+            let port = PortRequest { container_port: 22, purpose: PortPurpose::Ssh };
+            same_json(&port, &PortRequestSchema::from(&port));
+        }
+
+        #[test]
+        fn enums_serialize_like_their_mirrors() {
+            use JobState::*;
+            for s in [Negotiated, Funded, Pulling, Running, Stopped, Migrating, Terminated, Completed, Failed] {
+                same_json(&s, &JobStateSchema::from(s));
+            }
+            use EndReason::*;
+            let reasons = [
+                ConsumerTerminated, DurationElapsed, Unpaid, ImagePullFailed, StartFailed, NonZeroExit,
+                OutOfMemory, ContainerLost, IdleTimeout, ProviderLost,
+            ];
+            for r in reasons {
+                same_json(&r, &EndReasonSchema::from(r));
+            }
+            for p in [PortPurpose::Ssh, PortPurpose::Jupyter, PortPurpose::Tcp] {
+                same_json(&p, &PortPurposeSchema::from(p));
+            }
+        }
+
+        #[test]
+        fn every_mirrored_type_is_a_named_component() {
+            let mut out = Vec::new();
+            <Offer as ToSchema>::schemas(&mut out);
+            let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+            for name in ["NodeId", "OfferId", "GpuSpec", "Version", "PcieLink", "Location", "Qu", "UnixMillis"] {
+                assert!(names.contains(&name), "{name} missing from {names:?}");
+            }
+        }
+    }
 }

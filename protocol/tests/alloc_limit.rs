@@ -53,16 +53,25 @@ fn forged_lengths_do_not_allocate_past_the_limit() {
     let mut page = huge_len();
     page.extend_from_slice(&[0u8; 64]);
     let peak = peak_during(|| assert!(codec::decode::<OfferSyncResponse>(&page).is_err()));
-    assert!(peak <= MAX_DECODE_BYTES, "decoding a forged page allocated {peak} bytes");
+    assert!(
+        peak <= MAX_DECODE_BYTES,
+        "decoding a forged page allocated {peak} bytes"
+    );
 
     // A job request whose first string claims 2^63 bytes.
     let mut req = vec![0u8; 32];
     req.extend_from_slice(&huge_len());
     let peak = peak_during(|| assert!(codec::decode::<JobRequest>(&req).is_err()));
-    assert!(peak <= MAX_DECODE_BYTES, "decoding a forged request allocated {peak} bytes");
+    assert!(
+        peak <= MAX_DECODE_BYTES,
+        "decoding a forged request allocated {peak} bytes"
+    );
 
     // An oversize input is refused before anything is read.
     let big = vec![0u8; Offer::MAX_SIZE + 1];
     let peak = peak_during(|| assert!(codec::decode::<Offer>(&big).is_err()));
-    assert!(peak < 1024, "refusing an oversize offer allocated {peak} bytes");
+    assert!(
+        peak < 1024,
+        "refusing an oversize offer allocated {peak} bytes"
+    );
 }

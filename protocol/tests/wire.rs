@@ -1,11 +1,14 @@
 //! Wire format tests: golden bytes (any format change fails), round trips, tampering and
 //! hostile bytes.
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a failed unwrap is a failed test
 
 use proptest::prelude::*;
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::codec::{self, WireMessage};
 use qubix_protocol::control::{JobAction, JobControl, JobMessage, JobReply, JobState, JobStatus};
-use qubix_protocol::job::{Agreement, AgreementTerms, JobRequest, NegotiateRequest, NegotiateResponse};
+use qubix_protocol::job::{
+    Agreement, AgreementTerms, JobRequest, NegotiateRequest, NegotiateResponse,
+};
 use qubix_protocol::market::{GossipMessage, OfferSyncRequest, OfferSyncResponse};
 use qubix_protocol::offer::{GpuSpec, Location, Offer, OfferWithdrawal, Version};
 use qubix_protocol::signed::{Authored, Envelope, EnvelopeError};
@@ -22,7 +25,11 @@ fn golden(name: &str, bytes: &[u8]) {
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{path} missing; run with QUBIX_BLESS=1 once to create it"));
-    assert_eq!(actual, expected.trim(), "wire format of {name} changed: a changed shape needs a new version");
+    assert_eq!(
+        actual,
+        expected.trim(),
+        "wire format of {name} changed: a changed shape needs a new version"
+    );
 }
 
 fn usage_report() -> UsageReport {
@@ -59,7 +66,12 @@ fn control() -> JobControl {
 }
 
 fn withdrawal() -> OfferWithdrawal {
-    OfferWithdrawal { provider: node(1), offer_id: OfferId::from_bytes([1; 16]), sequence: 2, issued_at: NOW }
+    OfferWithdrawal {
+        provider: node(1),
+        offer_id: OfferId::from_bytes([1; 16]),
+        sequence: 2,
+        issued_at: NOW,
+    }
 }
 
 fn signed<T: Authored>(payload: T, seed: u8) -> Signed<T> {
@@ -77,14 +89,20 @@ fn golden_bytes_of_every_wire_type() {
     golden("offer_signed", &signed(offer(1), 1).to_bytes());
     golden("offer_withdrawal", &signed(withdrawal(), 1).to_bytes());
     golden("job_request", &signed(job_request(2, 1), 2).to_bytes());
-    golden("agreement_terms", &signed(agreement_terms(2, 1).unwrap(), 1).to_bytes());
+    golden(
+        "agreement_terms",
+        &signed(agreement_terms(2, 1).unwrap(), 1).to_bytes(),
+    );
     golden("agreement", &codec::encode(&agreement()).unwrap());
     golden("usage_report", &signed(usage_report(), 1).to_bytes());
     golden("receipt", &signed(receipt(), 2).to_bytes());
     golden("job_control", &signed(control(), 2).to_bytes());
     let gossip = GossipMessage::Offer(signed(offer(1), 1).envelope().clone());
     golden("gossip", &codec::encode(&gossip).unwrap());
-    let sync = OfferSyncRequest { after: Some((node(1), OfferId::from_bytes([1; 16]))), limit: 100 };
+    let sync = OfferSyncRequest {
+        after: Some((node(1), OfferId::from_bytes([1; 16]))),
+        limit: 100,
+    };
     golden("offer_sync_request", &codec::encode(&sync).unwrap());
     let status = JobStatus {
         agreement_id: AgreementId::from_bytes([0xa5; 16]),
@@ -94,7 +112,10 @@ fn golden_bytes_of_every_wire_type() {
         ports: vec![],
         since: NOW,
     };
-    golden("job_reply", &codec::encode(&JobReply::Status(status)).unwrap());
+    golden(
+        "job_reply",
+        &codec::encode(&JobReply::Status(status)).unwrap(),
+    );
 }
 
 #[test]
@@ -122,7 +143,11 @@ fn assert_every_flip_rejected<T: Authored + std::fmt::Debug>(bytes: &[u8]) {
             let mut tampered = bytes.to_vec();
             tampered[i] ^= bit;
             let result = Envelope::from_bytes(tampered).and_then(|e| e.open::<T>());
-            assert!(result.is_err(), "flipping bit {bit:#x} of byte {i} of {} was accepted", T::TAG);
+            assert!(
+                result.is_err(),
+                "flipping bit {bit:#x} of byte {i} of {} was accepted",
+                T::TAG
+            );
         }
     }
 }
@@ -163,7 +188,7 @@ fn a_signature_for_one_type_does_not_open_as_another() {
     let report = signed(usage_report(), 1);
     assert!(report.envelope().open::<Receipt>().is_err());
     let offer_env = signed(offer(1), 1);
-    assert!(matches!(offer_env.envelope().open::<OfferWithdrawal>(), Err(_)));
+    assert!(offer_env.envelope().open::<OfferWithdrawal>().is_err());
 }
 
 #[test]
@@ -176,7 +201,10 @@ fn signer_must_be_the_author_and_the_sending_peer() {
     let mut bytes = node(2).as_bytes().to_vec();
     bytes.extend_from_slice(&sig);
     bytes.extend_from_slice(&body);
-    let err = Envelope::from_bytes(bytes).unwrap().open::<Offer>().unwrap_err();
+    let err = Envelope::from_bytes(bytes)
+        .unwrap()
+        .open::<Offer>()
+        .unwrap_err();
     assert!(matches!(err, EnvelopeError::WrongSigner { .. }), "{err}");
     // A valid offer relayed as if it came from its author by another peer.
     let env = signed(offer(1), 1).envelope().clone();
@@ -187,14 +215,25 @@ fn signer_must_be_the_author_and_the_sending_peer() {
 
 #[test]
 fn oversize_and_truncated_envelopes_are_rejected() {
-    assert!(matches!(Envelope::from_bytes(vec![0; 95]), Err(EnvelopeError::Truncated { len: 95 })));
+    assert!(matches!(
+        Envelope::from_bytes(vec![0; 95]),
+        Err(EnvelopeError::Truncated { len: 95 })
+    ));
     let mut bytes = signed(offer(1), 1).to_bytes();
     bytes.extend(std::iter::repeat_n(0u8, Offer::MAX_SIZE));
-    let err = Envelope::from_bytes(bytes).unwrap().open::<Offer>().unwrap_err();
+    let err = Envelope::from_bytes(bytes)
+        .unwrap()
+        .open::<Offer>()
+        .unwrap_err();
     assert!(matches!(err, EnvelopeError::TooLarge { .. }), "{err}");
     let mut bytes = signed(offer(1), 1).to_bytes();
     bytes.push(0);
-    assert!(Envelope::from_bytes(bytes).unwrap().open::<Offer>().is_err());
+    assert!(
+        Envelope::from_bytes(bytes)
+            .unwrap()
+            .open::<Offer>()
+            .is_err()
+    );
 }
 
 #[test]
@@ -202,18 +241,45 @@ fn validation_refuses_insane_values() {
     let cases: Vec<(&str, Box<dyn Fn(&mut Offer)>)> = vec![
         ("gpu_count", Box::new(|o| o.gpu_count = 0)),
         ("gpu_count", Box::new(|o| o.gpu_count = 65)),
-        ("gpu.vram_mib", Box::new(|o| o.gpu.vram_mib = 2 * 1024 * 1024)),
+        (
+            "gpu.vram_mib",
+            Box::new(|o| o.gpu.vram_mib = 2 * 1024 * 1024),
+        ),
         ("gpu.vram_mib", Box::new(|o| o.gpu.vram_mib = 0)),
-        ("price_per_gpu_hour", Box::new(|o| o.price_per_gpu_hour = Qu(0))),
-        ("price_per_gpu_hour", Box::new(|o| o.price_per_gpu_hour = Qu(u64::MAX))),
-        ("expires_at", Box::new(|o| o.expires_at = UnixMillis(NOW.0 - 1))),
-        ("expires_at", Box::new(|o| o.expires_at = UnixMillis(NOW.0 + 48 * 3600 * 1000))),
-        ("issued_at", Box::new(|o| o.issued_at = UnixMillis(NOW.0 + 3600 * 1000))),
-        ("location.country", Box::new(|o| o.location.country = "Germany".into())),
+        (
+            "price_per_gpu_hour",
+            Box::new(|o| o.price_per_gpu_hour = Qu(0)),
+        ),
+        (
+            "price_per_gpu_hour",
+            Box::new(|o| o.price_per_gpu_hour = Qu(u64::MAX)),
+        ),
+        (
+            "expires_at",
+            Box::new(|o| o.expires_at = UnixMillis(NOW.0 - 1)),
+        ),
+        (
+            "expires_at",
+            Box::new(|o| o.expires_at = UnixMillis(NOW.0 + 48 * 3600 * 1000)),
+        ),
+        (
+            "issued_at",
+            Box::new(|o| o.issued_at = UnixMillis(NOW.0 + 3600 * 1000)),
+        ),
+        (
+            "location.country",
+            Box::new(|o| o.location.country = "Germany".into()),
+        ),
         ("pay_to", Box::new(|o| o.pay_to = "abc".into())),
         ("gpu.model", Box::new(|o| o.gpu.model = String::new())),
-        ("gpu.model", Box::new(|o| o.gpu.model = "bad\u{7}name".into())),
-        ("min_rental_secs", Box::new(|o| o.min_rental_secs = o.max_rental_secs + 1)),
+        (
+            "gpu.model",
+            Box::new(|o| o.gpu.model = "bad\u{7}name".into()),
+        ),
+        (
+            "min_rental_secs",
+            Box::new(|o| o.min_rental_secs = o.max_rental_secs + 1),
+        ),
     ];
     for (field, mutate) in cases {
         let mut o = offer(1);
