@@ -1,3 +1,7 @@
 //! The Qubix node.
+pub mod config;
+pub mod gpu;
+pub mod keys;
 pub mod market;
+pub mod negotiation;
 pub mod network;

@@ -1,0 +1,415 @@
+//! Node configuration: a serde struct with defaults and `validate()`. Layers, lowest first:
+//! the TOML file (`--config`), `QUBIX_*` environment variables, command-line flags. The
+//! binary's flags carry the env names (clap's `env`), so env < flags comes from clap, and
+//! [`NodeConfig::overlay`] lays both over the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use qubix_protocol::Qu;
+use qubix_protocol::topics::Network;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration is unusable. Each names the field and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (names the key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config `{field}`: {problem}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// What a provider offers and charges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// Whether this node offers its GPUs.
+    pub enabled: bool,
+    /// Simulated GPUs (`MODEL:VRAM_GIB:COUNT`), testnets only.
+    pub simulate_gpu: Option<String>,
+    /// Price per GPU-hour for models without their own price.
+    pub default_price: u64,
+    /// Price per GPU-hour by model name.
+    pub prices: BTreeMap<String, u64>,
+    /// ISO country code of the machine.
+    pub country: String,
+    /// Optional region.
+    pub region: Option<String>,
+    /// Shortest rental accepted, seconds.
+    pub min_rental_secs: u64,
+    /// Longest rental accepted, seconds.
+    pub max_rental_secs: u64,
+    /// How long an offer lives before it must be republished, seconds.
+    pub offer_ttl_secs: u64,
+    /// Host consumers connect to for published ports.
+    pub public_host: String,
+    /// CPU cores offered (0: all of them).
+    pub cpu_cores: u32,
+    /// RAM offered in MiB (0: 80 % of the machine's).
+    pub ram_mib: u64,
+    /// Disk offered in GiB.
+    pub disk_gib: u64,
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            simulate_gpu: None,
+            default_price: 1_000,
+            prices: BTreeMap::new(),
+            country: "DE".into(),
+            region: None,
+            min_rental_secs: 60,
+            max_rental_secs: 7 * 24 * 3600,
+            offer_ttl_secs: 600,
+            public_host: "127.0.0.1".into(),
+            cpu_cores: 0,
+            ram_mib: 0,
+            disk_gib: 200,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// The price of a GPU model: its own, else the default.
+    pub fn price_for(&self, model: &str) -> Qu {
+        Qu(self
+            .prices
+            .get(model)
+            .copied()
+            .unwrap_or(self.default_price))
+    }
+
+    /// How long offers live.
+    pub fn offer_ttl(&self) -> Duration {
+        Duration::from_secs(self.offer_ttl_secs)
+    }
+}
+
+/// The node's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where keys, databases and the API token live.
+    pub data_dir: PathBuf,
+    /// `mainnet`, `testnet` or a custom name.
+    pub network: String,
+    /// Multiaddrs to listen on.
+    pub listen: Vec<String>,
+    /// Multiaddrs (with `/p2p/<id>`) to dial at start.
+    pub bootstrap: Vec<String>,
+    /// Find LAN peers by mDNS.
+    pub mdns: bool,
+    /// Serve the API and console here.
+    pub gateway: Option<SocketAddr>,
+    /// Qubic RPC base URL.
+    pub qubic_rpc: String,
+    /// Provider settings.
+    pub provider: ProviderConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".qubix"),
+            network: "mainnet".into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/4001".into(),
+                "/ip4/0.0.0.0/udp/4001/quic-v1".into(),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            gateway: None,
+            qubic_rpc: "https://rpc.qubic.org".into(),
+            provider: ProviderConfig::default(),
+        }
+    }
+}
+
+/// Values from the environment and flags; `None` keeps the file's value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `QUBIX_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--network` / `QUBIX_NETWORK`.
+    pub network: Option<String>,
+    /// `--listen` / `QUBIX_LISTEN`.
+    pub listen: Option<Vec<String>>,
+    /// `--bootstrap` / `QUBIX_BOOTSTRAP`.
+    pub bootstrap: Option<Vec<String>>,
+    /// `--no-mdns` / `QUBIX_MDNS=false`.
+    pub mdns: Option<bool>,
+    /// `--gateway` / `QUBIX_GATEWAY`.
+    pub gateway: Option<SocketAddr>,
+    /// `--qubic-rpc` / `QUBIX_QUBIC_RPC`.
+    pub qubic_rpc: Option<String>,
+    /// `--provider` / `QUBIX_PROVIDER`.
+    pub provider: Option<bool>,
+    /// `--simulate-gpu` / `QUBIX_SIMULATE_GPU`.
+    pub simulate_gpu: Option<String>,
+    /// `--price` / `QUBIX_PRICE`.
+    pub price: Option<u64>,
+    /// `--country` / `QUBIX_COUNTRY`.
+    pub country: Option<String>,
+}
+
+impl NodeConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Lays env and flag values over this configuration.
+    pub fn overlay(mut self, o: Overrides) -> Self {
+        let p = &mut self.provider;
+        if let Some(v) = o.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = o.network {
+            self.network = v;
+        }
+        if let Some(v) = o.listen {
+            self.listen = v;
+        }
+        if let Some(v) = o.bootstrap {
+            self.bootstrap = v;
+        }
+        if let Some(v) = o.mdns {
+            self.mdns = v;
+        }
+        if let Some(v) = o.gateway {
+            self.gateway = Some(v);
+        }
+        if let Some(v) = o.qubic_rpc {
+            self.qubic_rpc = v;
+        }
+        if let Some(v) = o.provider {
+            p.enabled = v;
+        }
+        if let Some(v) = o.simulate_gpu {
+            p.simulate_gpu = Some(v);
+            p.enabled = true;
+        }
+        if let Some(v) = o.price {
+            p.default_price = v;
+        }
+        if let Some(v) = o.country {
+            p.country = v;
+        }
+        self
+    }
+
+    /// Checks every value; the error names the field and what to do.
+    pub fn validate(&self) -> Result<ValidConfig, ConfigError> {
+        let network = Network::new(&self.network).map_err(|e| invalid("network", e.problem))?;
+        let listen = parse_addrs(&self.listen, "listen")?;
+        let bootstrap = parse_addrs(&self.bootstrap, "bootstrap")?;
+        if listen.is_empty() {
+            return Err(invalid(
+                "listen",
+                "give at least one address, e.g. /ip4/0.0.0.0/tcp/4001",
+            ));
+        }
+        let p = &self.provider;
+        if p.simulate_gpu.is_some() && network.is_mainnet() {
+            return Err(invalid(
+                "provider.simulate_gpu",
+                "simulated GPUs are refused on mainnet; use --network testnet",
+            ));
+        }
+        if p.default_price == 0 || p.prices.values().any(|v| *v == 0) {
+            return Err(invalid(
+                "provider.prices",
+                "prices must be above 0 QU per GPU-hour",
+            ));
+        }
+        if p.country.len() != 2 || !p.country.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(
+                "provider.country",
+                "use an ISO 3166-1 alpha-2 code such as DE",
+            ));
+        }
+        if p.min_rental_secs > p.max_rental_secs {
+            return Err(invalid(
+                "provider.min_rental_secs",
+                "must not exceed max_rental_secs",
+            ));
+        }
+        if !(30..=3600).contains(&p.offer_ttl_secs) {
+            return Err(invalid(
+                "provider.offer_ttl_secs",
+                "must be 30-3600 seconds",
+            ));
+        }
+        if !(self.qubic_rpc.starts_with("http://") || self.qubic_rpc.starts_with("https://")) {
+            return Err(invalid(
+                "qubic_rpc",
+                "must be an http(s) URL such as https://rpc.qubic.org",
+            ));
+        }
+        Ok(ValidConfig {
+            config: self.clone(),
+            network,
+            listen,
+            bootstrap,
+        })
+    }
+}
+
+fn parse_addrs(addrs: &[String], field: &'static str) -> Result<Vec<Multiaddr>, ConfigError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>().map_err(|e| {
+                invalid(
+                    field,
+                    format!("{a:?} is not a multiaddr ({e}); e.g. /ip4/0.0.0.0/tcp/4001"),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A configuration that passed [`NodeConfig::validate`], with parsed values.
+#[derive(Debug, Clone)]
+pub struct ValidConfig {
+    /// The raw configuration.
+    pub config: NodeConfig,
+    /// The network.
+    pub network: Network,
+    /// Listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap addresses.
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_on_4001() {
+        let v = NodeConfig::default().validate().unwrap();
+        assert!(v.listen[0].to_string().ends_with("/tcp/4001"));
+        assert!(v.network.is_mainnet());
+    }
+
+    #[test]
+    fn file_then_overrides_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qubix.toml");
+        std::fs::write(&path, "network = \"testnet\"\nmdns = false\n[provider]\ndefault_price = 700\ncountry = \"FR\"\n").unwrap();
+        let file = NodeConfig::from_file(&path).unwrap();
+        assert_eq!(file.network, "testnet");
+        assert_eq!(file.provider.default_price, 700);
+        let merged = file.overlay(Overrides {
+            price: Some(900),
+            ..Default::default()
+        });
+        assert_eq!(merged.provider.default_price, 900);
+        assert_eq!(merged.provider.country, "FR");
+        assert!(!merged.mdns);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "netwrok = \"testnet\"\n").unwrap();
+        let err = NodeConfig::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("netwrok"), "{err}");
+        let cases: Vec<(&str, NodeConfig)> = vec![
+            (
+                "network",
+                NodeConfig {
+                    network: "Main Net".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "listen",
+                NodeConfig {
+                    listen: vec!["localhost:80".into()],
+                    ..Default::default()
+                },
+            ),
+            (
+                "listen",
+                NodeConfig {
+                    listen: vec![],
+                    ..Default::default()
+                },
+            ),
+            (
+                "qubic_rpc",
+                NodeConfig {
+                    qubic_rpc: "rpc.qubic.org".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "provider.simulate_gpu",
+                NodeConfig::default().overlay(Overrides {
+                    simulate_gpu: Some("RTX:24:1".into()),
+                    ..Default::default()
+                }),
+            ),
+            (
+                "provider.country",
+                NodeConfig::default().overlay(Overrides {
+                    country: Some("de".into()),
+                    ..Default::default()
+                }),
+            ),
+            (
+                "provider.prices",
+                NodeConfig::default().overlay(Overrides {
+                    price: Some(0),
+                    ..Default::default()
+                }),
+            ),
+        ];
+        for (field, config) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "expected {field}: {err}");
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The consumer's side of negotiation: build and sign a request for an offer, then check the
+//! provider's terms against exactly what was asked before countersigning.
+
+use ed25519_dalek::SigningKey;
+use qubix_protocol::api::LaunchRequest;
+use qubix_protocol::job::{Agreement, AgreementTerms, EnvVar, JobRequest};
+use qubix_protocol::offer::Offer;
+use qubix_protocol::signed::SignError;
+use qubix_protocol::{Envelope, NodeId, Nonce, Signed, UnixMillis};
+
+/// How long a request stays valid.
+pub const REQUEST_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why the provider's answer cannot be countersigned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TermsError {
+    /// The terms are not signed by the provider asked.
+    #[error("the terms are not signed by the provider asked")]
+    WrongSigner,
+    /// The terms do not embed the request this node sent.
+    #[error("the terms answer another request")]
+    NotOurRequest,
+    /// The terms contradict the request (price, GPUs, duration, budget).
+    #[error("the terms contradict the request: {0}")]
+    Inconsistent(String),
+}
+
+/// Builds the request for `offer` from a launch, signed by `me`.
+pub fn build_request(
+    me: &SigningKey,
+    offer: &Offer,
+    launch: &LaunchRequest,
+    refund_to: &str,
+    now: UnixMillis,
+) -> Result<Signed<JobRequest>, SignError> {
+    let share = |total: u64| {
+        total.saturating_mul(u64::from(launch.gpus)) / u64::from(offer.gpu_count.max(1))
+    };
+    let request = JobRequest {
+        consumer: NodeId::from_verifying_key(&me.verifying_key()),
+        provider: offer.provider,
+        offer_id: offer.offer_id,
+        image: launch.image.clone(),
+        command: launch.command.clone(),
+        env: launch
+            .env
+            .iter()
+            .map(|(name, value)| EnvVar {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        ports: launch.ports.clone(),
+        gpus: launch.gpus,
+        cpu_cores: launch.cpu_cores.unwrap_or_else(|| {
+            u32::try_from(share(u64::from(offer.cpu_cores)))
+                .unwrap_or(1)
+                .max(1)
+        }),
+        ram_mib: launch.ram_mib.unwrap_or_else(|| share(offer.ram_mib)),
+        disk_gib: launch.disk_gib.unwrap_or_else(|| share(offer.disk_gib)),
+        max_price_per_gpu_hour: launch
+            .max_price_per_gpu_hour
+            .unwrap_or(offer.price_per_gpu_hour),
+        duration_secs: launch.duration_secs,
+        refund_to: refund_to.into(),
+        nonce: Nonce::random(),
+        issued_at: now,
+        expires_at: now.saturating_add(REQUEST_TTL),
+    };
+    Signed::sign(request, me)
+}
+
+/// Opens the provider's terms and checks they answer `request` exactly.
+pub fn check_terms(
+    terms: &Envelope,
+    request: &Signed<JobRequest>,
+) -> Result<Signed<AgreementTerms>, TermsError> {
+    let provider = request.payload().provider;
+    let terms = terms
+        .open_from::<AgreementTerms>(&provider)
+        .map_err(|_| TermsError::WrongSigner)?;
+    let t = terms.payload();
+    if t.request != *request.envelope() {
+        return Err(TermsError::NotOurRequest);
+    }
+    t.open_request()
+        .map_err(|e| TermsError::Inconsistent(e.to_string()))?;
+    Ok(terms)
+}
+
+/// Countersigns checked terms.
+pub fn countersign(
+    terms: &Signed<AgreementTerms>,
+    me: &SigningKey,
+) -> Result<Agreement, TermsError> {
+    Agreement::countersign(terms, me).map_err(|e| TermsError::Inconsistent(e.to_string()))
+}
