@@ -125,7 +125,10 @@ impl Constraint {
             Op::Ne | Op::NotIn => !self.values.iter().any(|v| self.equals(&actual, v)),
             Op::Lt | Op::Le | Op::Gt | Op::Ge => {
                 !self.values.is_empty()
-                    && self.values.iter().all(|v| order(&actual, v).is_some_and(|o| self.op.accepts(o)))
+                    && self
+                        .values
+                        .iter()
+                        .all(|v| order(&actual, v).is_some_and(|o| self.op.accepts(o)))
             }
         }
     }
@@ -141,14 +144,21 @@ impl Constraint {
             Actual::Unknown if field == Field::Reliability => {
                 ("unknown".to_owned(), "no reliability record yet".to_owned())
             }
-            Actual::Unknown => ("unknown".to_owned(), format!("the offer does not give {field}")),
+            Actual::Unknown => (
+                "unknown".to_owned(),
+                format!("the offer does not give {field}"),
+            ),
             known => {
                 let shown = format!("{known}{}", field.unit());
                 let reason = format!("{field} is {shown}, wanted {}", self.wanted());
                 (shown, reason)
             }
         };
-        Some(Failure { constraint: self.to_string(), actual: shown, reason })
+        Some(Failure {
+            constraint: self.to_string(),
+            actual: shown,
+            reason,
+        })
     }
 
     /// What the constraint asks for, in words: `<= 1500`, `one of [DE,FR]`.
@@ -166,7 +176,11 @@ impl Constraint {
     /// The values as written in the query: `1500`, or `[DE,FR]` for a list.
     fn list(&self) -> String {
         let items: Vec<String> = self.values.iter().map(Value::to_string).collect();
-        if self.op.takes_list() { format!("[{}]", items.join(",")) } else { items.join(",") }
+        if self.op.takes_list() {
+            format!("[{}]", items.join(","))
+        } else {
+            items.join(",")
+        }
     }
 
     fn equals(&self, actual: &Actual<'_>, value: &Value) -> bool {
@@ -206,7 +220,11 @@ impl fmt::Display for Constraint {
             }
             f.write_str("]")
         } else {
-            let value = self.values.first().map(Value::to_string).unwrap_or_default();
+            let value = self
+                .values
+                .first()
+                .map(Value::to_string)
+                .unwrap_or_default();
             write!(f, "{}{}{value}", self.field, self.op)
         }
     }
@@ -219,10 +237,16 @@ impl FromStr for Constraint {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let query = super::Query::parse(s)?;
         match <[Constraint; 1]>::try_from(query.constraints) {
-            Ok([constraint]) if query.sort.is_empty() && query.limit.is_none() && query.offset == 0 => {
+            Ok([constraint])
+                if query.sort.is_empty() && query.limit.is_none() && query.offset == 0 =>
+            {
                 Ok(constraint)
             }
-            _ => Err(QueryError::new("expected exactly one constraint, e.g. price<=1500", 0, s.len())),
+            _ => Err(QueryError::new(
+                "expected exactly one constraint, e.g. price<=1500",
+                0,
+                s.len(),
+            )),
         }
     }
 }

@@ -21,7 +21,11 @@ pub struct QueryError {
 
 impl QueryError {
     pub(crate) fn new(message: impl Into<String>, start: usize, end: usize) -> Self {
-        Self { message: message.into(), start, end: end.max(start) }
+        Self {
+            message: message.into(),
+            start,
+            end: end.max(start),
+        }
     }
 
     /// The input on one line, a caret line under the offending span, and the message, for
@@ -39,9 +43,20 @@ impl QueryError {
         let start = clamp_to_boundary(input, self.start);
         let end = clamp_to_boundary(input, self.end).max(start);
         let before = input.get(..start).map_or(0, |s| s.chars().count());
-        let width = input.get(start..end).map_or(0, |s| s.chars().count()).max(1);
-        let echo: String = input.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        format!("{echo}\n{}{}\n{}", " ".repeat(before), "^".repeat(width), self.message)
+        let width = input
+            .get(start..end)
+            .map_or(0, |s| s.chars().count())
+            .max(1);
+        let echo: String = input
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        format!(
+            "{echo}\n{}{}\n{}",
+            " ".repeat(before),
+            "^".repeat(width),
+            self.message
+        )
     }
 }
 

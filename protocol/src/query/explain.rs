@@ -56,7 +56,10 @@ pub struct NearMiss {
 
 /// Runs `query`'s constraints over `candidates` and reports what each one excluded.
 /// Sorting and paging play no part.
-pub fn explain<'a>(query: &Query, candidates: impl IntoIterator<Item = OfferFacts<'a>>) -> Explanation {
+pub fn explain<'a>(
+    query: &Query,
+    candidates: impl IntoIterator<Item = OfferFacts<'a>>,
+) -> Explanation {
     let constraints = &query.constraints;
     let mut excluded = vec![0usize; constraints.len()];
     let mut only_blocker = vec![0usize; constraints.len()];
@@ -74,7 +77,10 @@ pub fn explain<'a>(query: &Query, candidates: impl IntoIterator<Item = OfferFact
         }
         match failed {
             0 => matched += 1,
-            1 => only_blocker.get_mut(last_failed).into_iter().for_each(|n| *n += 1),
+            1 => only_blocker
+                .get_mut(last_failed)
+                .into_iter()
+                .for_each(|n| *n += 1),
             _ => {}
         }
         if failed > 0 {
@@ -84,17 +90,38 @@ pub fn explain<'a>(query: &Query, candidates: impl IntoIterator<Item = OfferFact
     let constraints = constraints
         .iter()
         .zip(excluded.into_iter().zip(only_blocker))
-        .map(|(c, (excluded, only_blocker))| ConstraintReport { constraint: c.to_string(), excluded, only_blocker })
+        .map(|(c, (excluded, only_blocker))| ConstraintReport {
+            constraint: c.to_string(),
+            excluded,
+            only_blocker,
+        })
         .collect();
-    let near_misses = closest.into_iter().map(|(_, facts)| near_miss(query, &facts)).collect();
-    Explanation { total, matched, constraints, near_misses }
+    let near_misses = closest
+        .into_iter()
+        .map(|(_, facts)| near_miss(query, &facts))
+        .collect();
+    Explanation {
+        total,
+        matched,
+        constraints,
+        near_misses,
+    }
 }
 
 /// Inserts `facts` into `closest`, kept sorted by (constraints failed, price, provider,
 /// offer id) and at most [`MAX_NEAR_MISSES`] long.
-fn keep_closest<'a>(closest: &mut Vec<(usize, OfferFacts<'a>)>, failed: usize, facts: OfferFacts<'a>) {
+fn keep_closest<'a>(
+    closest: &mut Vec<(usize, OfferFacts<'a>)>,
+    failed: usize,
+    facts: OfferFacts<'a>,
+) {
     let rank = |(n, f): &(usize, OfferFacts<'_>)| {
-        (*n, f.offer.price_per_gpu_hour, f.offer.provider, f.offer.offer_id)
+        (
+            *n,
+            f.offer.price_per_gpu_hour,
+            f.offer.provider,
+            f.offer.offer_id,
+        )
     };
     let new = (failed, facts);
     let at = closest.partition_point(|held| rank(held).cmp(&rank(&new)) != Ordering::Greater);
@@ -111,7 +138,11 @@ fn near_miss(query: &Query, facts: &OfferFacts<'_>) -> NearMiss {
         provider: offer.provider,
         gpu_model: offer.gpu.model.clone(),
         price: offer.price_per_gpu_hour,
-        failed: query.constraints.iter().filter_map(|c| c.failure(facts)).collect(),
+        failed: query
+            .constraints
+            .iter()
+            .filter_map(|c| c.failure(facts))
+            .collect(),
     }
 }
 
@@ -126,24 +157,45 @@ impl Explanation {
     /// One sentence for a person, e.g. "No offer matched: price<=1500 excluded 12 of 14
     /// offers; 2 offers missed only on cuda>=12.2".
     pub fn summary(&self) -> String {
-        let total = self.total;
-        if total == 0 {
+        let total = offers(self.total);
+        if self.total == 0 {
             return "No offers to search: the offer book is empty".to_owned();
         }
-        let Some(widest) = self.constraints.iter().reduce(|a, b| if b.excluded > a.excluded { b } else { a }) else {
-            return format!("All {} matched: the query has no constraints", offers(total));
+        // `rev`, so that on a tie the constraint written first is named.
+        let most = |key: fn(&ConstraintReport) -> usize| {
+            self.constraints
+                .iter()
+                .rev()
+                .max_by_key(|c| key(c))
+                .filter(|c| key(c) > 0)
         };
-        if self.matched > 0 {
-            let head = format!("{} of {} matched", self.matched, offers(total));
-            if widest.excluded == 0 {
-                return head;
-            }
-            return format!("{head}; {} excluded the most ({})", widest.constraint, widest.excluded);
+        let widest = most(|c| c.excluded);
+        if self.matched > 0 && self.constraints.is_empty() {
+            return format!("All {total} matched: the query has no constraints");
         }
-        let head = format!("No offer matched: {} excluded {} of {}", widest.constraint, widest.excluded, offers(total));
-        let blocker = self.constraints.iter().reduce(|a, b| if b.only_blocker > a.only_blocker { b } else { a });
-        match blocker.filter(|b| b.only_blocker > 0) {
-            Some(b) => format!("{head}; {} missed only on {}", offers(b.only_blocker), b.constraint),
+        if self.matched > 0 {
+            let head = format!("{} of {total} matched", self.matched);
+            return match widest {
+                Some(w) => format!(
+                    "{head}; {} excluded the most ({})",
+                    w.constraint, w.excluded
+                ),
+                None => head,
+            };
+        }
+        let head = match widest {
+            Some(w) => format!(
+                "No offer matched: {} excluded {} of {total}",
+                w.constraint, w.excluded
+            ),
+            None => format!("No offer matched among {total}"),
+        };
+        match most(|c| c.only_blocker) {
+            Some(b) => format!(
+                "{head}; {} missed only on {}",
+                offers(b.only_blocker),
+                b.constraint
+            ),
             None => format!("{head}; every offer failed more than one constraint"),
         }
     }
@@ -151,5 +203,9 @@ impl Explanation {
 
 /// `1 offer`, `2 offers`.
 fn offers(n: usize) -> String {
-    if n == 1 { "1 offer".to_owned() } else { format!("{n} offers") }
+    if n == 1 {
+        "1 offer".to_owned()
+    } else {
+        format!("{n} offers")
+    }
 }

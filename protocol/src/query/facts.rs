@@ -57,7 +57,11 @@ pub(crate) fn actual<'a>(field: Field, facts: &OfferFacts<'a>) -> Actual<'a> {
         Field::ComputeCap => Actual::Version(offer.gpu.compute_capability),
         Field::Driver => Actual::Text(&offer.gpu.driver_version),
         Field::Location => Actual::Text(&offer.location.country),
-        Field::Region => offer.location.region.as_deref().map_or(Actual::Unknown, Actual::Text),
+        Field::Region => offer
+            .location
+            .region
+            .as_deref()
+            .map_or(Actual::Unknown, Actual::Text),
         Field::Reliability => facts.reliability.map_or(Actual::Unknown, Actual::Decimal),
         Field::Simulated => Actual::Bool(offer.simulated),
         Field::CpuCores => Actual::Integer(u64::from(offer.cpu_cores)),
@@ -65,14 +69,20 @@ pub(crate) fn actual<'a>(field: Field, facts: &OfferFacts<'a>) -> Actual<'a> {
         Field::Disk => Actual::Decimal(offer.disk_gib as f64),
         Field::Provider => Actual::Node(offer.provider),
         Field::MaxDuration => Actual::Decimal(offer.max_rental_secs as f64 / SECS_PER_HOUR),
-        Field::Pcie => offer.gpu.pcie.map_or(Actual::Unknown, |p| Actual::Integer(p.generation.into())),
+        Field::Pcie => offer
+            .gpu
+            .pcie
+            .map_or(Actual::Unknown, |p| Actual::Integer(p.generation.into())),
         Field::Nvlink => offer.gpu.nvlink.map_or(Actual::Unknown, Actual::Bool),
     }
 }
 
 /// Price per hour for all the offer's GPUs, saturating (validated offers never get near).
 fn total_price(offer: &Offer) -> u64 {
-    offer.price_per_gpu_hour.0.saturating_mul(u64::from(offer.gpu_count))
+    offer
+        .price_per_gpu_hour
+        .0
+        .saturating_mul(u64::from(offer.gpu_count))
 }
 
 impl Actual<'_> {

@@ -94,11 +94,21 @@ const fn info(
     unit: &'static str,
     example: &'static str,
 ) -> FieldInfo {
-    FieldInfo { field, name, aliases, kind, sortable, unit, example }
+    FieldInfo {
+        field,
+        name,
+        aliases,
+        kind,
+        sortable,
+        unit,
+        example,
+    }
 }
 
 use FieldKind::{Bool, Country, Decimal, Integer, Node, Text, Version};
 
+// One row per field: field, name, aliases, kind, sortable, unit, example.
+#[rustfmt::skip]
 const FIELDS: [FieldInfo; 19] = [
     info(Field::GpuName, "gpu_name", &["gpu", "model"], Text, false, "", "gpu_name=RTX_4090"),
     info(Field::NumGpus, "num_gpus", &["gpu_count"], Integer, true, "", "num_gpus>=2"),
@@ -106,7 +116,8 @@ const FIELDS: [FieldInfo; 19] = [
     info(Field::Price, "price", &[], Integer, true, " QU", "price<=1500"),
     info(Field::TotalPrice, "total_price", &[], Integer, true, " QU", "total_price<=6000"),
     info(Field::Cuda, "cuda", &["cuda_version"], Version, true, "", "cuda>=12.2"),
-    info(Field::ComputeCap, "compute_cap", &["compute_capability"], Version, true, "", "compute_cap>=8.9"),
+    info(Field::ComputeCap, "compute_cap", &["compute_capability"], Version, true, "",
+         "compute_cap>=8.9"),
     info(Field::Driver, "driver", &["driver_version"], Text, false, "", "driver=550"),
     info(Field::Location, "location", &["country"], Country, true, "", "location in [DE,FR]"),
     info(Field::Region, "region", &[], Text, false, "", "region=eu_central"),
@@ -125,7 +136,10 @@ const FIELDS: [FieldInfo; 19] = [
 const _: () = {
     let mut i = 0;
     while i < FIELDS.len() {
-        assert!(FIELDS[i].field as usize == i, "FIELDS must be in the order of Field");
+        assert!(
+            FIELDS[i].field as usize == i,
+            "FIELDS must be in the order of Field"
+        );
         i += 1;
     }
 };
@@ -218,12 +232,18 @@ fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     // rows[0] is two rows back, rows[1] the previous row, rows[2] the current one.
-    let mut rows = [vec![0; b.len() + 1], (0..=b.len()).collect::<Vec<_>>(), vec![0; b.len() + 1]];
+    let mut rows = [
+        vec![0; b.len() + 1],
+        (0..=b.len()).collect::<Vec<_>>(),
+        vec![0; b.len() + 1],
+    ];
     for (i, &ca) in a.iter().enumerate() {
         rows[2][0] = i + 1;
         for (j, &cb) in b.iter().enumerate() {
             let cost = usize::from(ca != cb);
-            let mut d = (rows[1][j] + cost).min(rows[1][j + 1] + 1).min(rows[2][j] + 1);
+            let mut d = (rows[1][j] + cost)
+                .min(rows[1][j + 1] + 1)
+                .min(rows[2][j] + 1);
             if i > 0 && j > 0 && a.get(i - 1) == Some(&cb) && b.get(j - 1) == Some(&ca) {
                 d = d.min(rows[0][j - 1] + 1);
             }

@@ -60,7 +60,11 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
             '=' | '!' | '<' | '>' => lexer.operator(c)?,
             _ => lexer.word(),
         };
-        tokens.push(Token { kind, start, end: lexer.pos });
+        tokens.push(Token {
+            kind,
+            start,
+            end: lexer.pos,
+        });
     }
     Ok(tokens)
 }

@@ -144,7 +144,11 @@ impl fmt::Display for Query {
             sep = " ";
         }
         for (i, key) in self.sort.iter().enumerate() {
-            let prefix = if i == 0 { format!("{sep}sort=") } else { ",".to_owned() };
+            let prefix = if i == 0 {
+                format!("{sep}sort=")
+            } else {
+                ",".to_owned()
+            };
             write!(f, "{prefix}{key}")?;
             sep = " ";
         }

@@ -6,19 +6,33 @@ use super::error::QueryError;
 use super::field::{CONTROL_NAMES, Field, suggest};
 use super::lexer::{Token, TokenKind, lex};
 use super::sort::SortKey;
-use super::value::{parse_integer, parse_value};
+use super::value::{Value, parse_value};
 use super::{MAX_CONSTRAINTS, MAX_LIMIT, MAX_LIST_VALUES, MAX_QUERY_BYTES, Query};
 
 /// Parses a whole query.
 pub(crate) fn parse(input: &str) -> Result<Query, QueryError> {
+    let too_long = |what: &str, len: usize| {
+        let message = format!("{what} is {len} bytes; the most is {MAX_QUERY_BYTES}");
+        Err(QueryError::new(message, 0, input.len()))
+    };
     if input.len() > MAX_QUERY_BYTES {
-        let message = format!("the query is {} bytes; the most is {MAX_QUERY_BYTES}", input.len());
-        return Err(QueryError::new(message, 0, input.len()));
+        return too_long("the query", input.len());
     }
     let tokens = lex(input)?;
-    let mut parser = Parser { input, tokens: tokens.into_iter().peekable(), query: Query::default(), seen: Seen::default() };
+    let mut parser = Parser {
+        input,
+        tokens: tokens.into_iter().peekable(),
+        query: Query::default(),
+        seen: Seen::default(),
+    };
     while let Some(name) = parser.tokens.next() {
         parser.clause(name)?;
+    }
+    // Canonical text can be longer than the input (`gpu=x` → `gpu_name=x`); refusing a
+    // query whose canonical text is over the limit keeps `parse(q.to_string()) == q`.
+    let canonical = parser.query.to_string().len();
+    if canonical > MAX_QUERY_BYTES {
+        return too_long("the query written out in full", canonical);
     }
     Ok(parser.query)
 }
@@ -51,7 +65,10 @@ impl Parser<'_> {
     fn clause(&mut self, name: Token) -> Result<(), QueryError> {
         let text = name.text(self.input);
         if name.kind != TokenKind::Word {
-            return self.error(format!("expected a field name such as `price`, found `{text}`"), &name);
+            return self.error(
+                format!("expected a field name such as `price`, found `{text}`"),
+                &name,
+            );
         }
         let lower = text.to_ascii_lowercase();
         if CONTROL_NAMES.contains(&lower.as_str()) {
@@ -67,7 +84,10 @@ impl Parser<'_> {
     fn op(&mut self, name: &Token) -> Result<(Op, Token), QueryError> {
         let field = name.text(self.input);
         let Some(token) = self.tokens.next() else {
-            return self.error(format!("`{field}` needs an operator and a value, e.g. `{field}=…`"), name);
+            return self.error(
+                format!("`{field}` needs an operator and a value, e.g. `{field}=…`"),
+                name,
+            );
         };
         let op = match &token.kind {
             TokenKind::Op(op) => Some(*op),
@@ -92,68 +112,113 @@ impl Parser<'_> {
 
     fn constraint(&mut self, field: Field, name: Token) -> Result<(), QueryError> {
         if self.query.constraints.len() >= MAX_CONSTRAINTS {
-            return self.error(format!("a query may have at most {MAX_CONSTRAINTS} constraints"), &name);
+            return self.error(
+                format!("a query may have at most {MAX_CONSTRAINTS} constraints"),
+                &name,
+            );
         }
         let (mut op, op_token) = self.op(&name)?;
         if op.is_ordering() && !field.kind().is_ordered() {
-            let message = format!("`{field}` cannot be ordered with `{op}`; use =, !=, in or notin, e.g. {}", field.example());
+            let message = format!(
+                "`{field}` cannot be ordered with `{op}`; use =, !=, in or notin, e.g. {}",
+                field.example()
+            );
             return self.error(message, &op_token);
         }
-        let is_list = self.tokens.peek().is_some_and(|t| t.kind == TokenKind::Open);
-        let values = match (op, is_list) {
-            (Op::In | Op::NotIn, true) | (Op::Eq | Op::Ne, true) => self.list(field, &op_token)?,
-            (Op::In | Op::NotIn, false) => {
-                let message = format!("`{op}` takes a list in brackets, e.g. location {op} [DE,FR]");
-                return self.error(message, &op_token);
-            }
-            (_, true) => {
-                let message = format!("`{op}` takes one value; use `in` for a list");
-                return self.error(message, &op_token);
-            }
-            (_, false) => vec![self.value(field, &op_token)?],
-        };
+        let is_list = self
+            .tokens
+            .peek()
+            .is_some_and(|t| t.kind == TokenKind::Open);
+        let values = self.values(field, op, &op_token, is_list)?;
+        // `=` and `!=` with a list mean `in` and `notin`.
         op = match op {
             Op::Eq if is_list => Op::In,
             Op::Ne if is_list => Op::NotIn,
             op => op,
         };
-        self.query.constraints.push(Constraint { field, op, values });
+        self.query
+            .constraints
+            .push(Constraint { field, op, values });
         Ok(())
+    }
+
+    /// The value after an operator, or the list when `is_list` (the next token is `[`).
+    fn values(
+        &mut self,
+        field: Field,
+        op: Op,
+        op_token: &Token,
+        is_list: bool,
+    ) -> Result<Vec<Value>, QueryError> {
+        match (op, is_list) {
+            (Op::In | Op::NotIn | Op::Eq | Op::Ne, true) => self.list(field, op_token),
+            (Op::In | Op::NotIn, false) => {
+                let message =
+                    format!("`{op}` takes a list in brackets, e.g. location {op} [DE,FR]");
+                self.error(message, op_token)
+            }
+            (_, true) => self.error(
+                format!("`{op}` takes one value; use `in` for a list"),
+                op_token,
+            ),
+            (_, false) => Ok(vec![self.value(field, op_token)?]),
+        }
     }
 
     /// The token after `after`, which must be a word or a quoted string; returns its text.
     fn value_token(&mut self, after: &Token) -> Result<(String, Token), QueryError> {
         let Some(token) = self.tokens.next() else {
-            return self.at_end(format!("expected a value after `{}`", after.text(self.input)));
+            return self.at_end(format!(
+                "expected a value after `{}`",
+                after.text(self.input)
+            ));
         };
         match &token.kind {
             TokenKind::Word => Ok((token.text(self.input).to_owned(), token)),
             TokenKind::Quoted(text) => Ok((text.clone(), token)),
             _ => {
                 let found = token.text(self.input);
-                self.error(format!("expected a value after `{}`, found `{found}`", after.text(self.input)), &token)
+                self.error(
+                    format!(
+                        "expected a value after `{}`, found `{found}`",
+                        after.text(self.input)
+                    ),
+                    &token,
+                )
             }
         }
     }
 
-    fn value(&mut self, field: Field, after: &Token) -> Result<super::value::Value, QueryError> {
+    fn value(&mut self, field: Field, after: &Token) -> Result<Value, QueryError> {
         let (text, token) = self.value_token(after)?;
         parse_value(field, &text).or_else(|message| self.error(message, &token))
     }
 
     /// `[v, v, …]` after an operator; the caller has seen the `[`.
-    fn list(&mut self, field: Field, op: &Token) -> Result<Vec<super::value::Value>, QueryError> {
-        let Some(open) = self.tokens.next() else { return self.at_end("expected `[`") };
-        if self.tokens.peek().is_some_and(|t| t.kind == TokenKind::Close) {
+    fn list(&mut self, field: Field, op: &Token) -> Result<Vec<Value>, QueryError> {
+        let Some(open) = self.tokens.next() else {
+            return self.at_end("expected `[`");
+        };
+        if self
+            .tokens
+            .peek()
+            .is_some_and(|t| t.kind == TokenKind::Close)
+        {
             let end = self.tokens.next().map_or(open.end, |t| t.end);
-            let message = format!("empty list: give at least one value, e.g. {}", field.example());
+            let message = format!(
+                "empty list: give at least one value, e.g. {}",
+                field.example()
+            );
             return Err(QueryError::new(message, open.start, end));
         }
         let mut values = Vec::new();
         let mut after = open;
         loop {
             if values.len() >= MAX_LIST_VALUES {
-                return self.error(format!("a list may have at most {MAX_LIST_VALUES} values"), &after);
+                return self.error(
+                    format!("a list may have at most {MAX_LIST_VALUES} values"),
+                    &after,
+                );
             }
             values.push(self.value(field, &after)?);
             match self.tokens.next() {
@@ -161,7 +226,10 @@ impl Parser<'_> {
                 Some(t) if t.kind == TokenKind::Close => return Ok(values),
                 Some(t) => {
                     let found = t.text(self.input);
-                    return self.error(format!("expected `,` or `]` in the list, found `{found}`"), &t);
+                    return self.error(
+                        format!("expected `,` or `]` in the list, found `{found}`"),
+                        &t,
+                    );
                 }
                 None => {
                     let message = format!("unclosed list after `{}`: add `]`", op.text(self.input));
@@ -183,7 +251,10 @@ impl Parser<'_> {
         }
         let (op, op_token) = self.op(&token)?;
         if op != Op::Eq {
-            return self.error(format!("`{name}` takes `=`, e.g. {}", control_example(name)), &op_token);
+            return self.error(
+                format!("`{name}` takes `=`, e.g. {}", control_example(name)),
+                &op_token,
+            );
         }
         match name {
             "sort" => self.sort(&op_token),
@@ -203,13 +274,16 @@ impl Parser<'_> {
     fn count(&mut self, name: &str, after: &Token, min: u32) -> Result<u32, QueryError> {
         let (text, token) = self.value_token(after)?;
         let max = if name == "limit" { MAX_LIMIT } else { u32::MAX };
-        let in_range = parse_integer(Field::NumGpus, &text)
-            .ok()
-            .and_then(|n| u32::try_from(n).ok())
+        let in_range = Some(&text)
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse::<u32>().ok())
             .filter(|n| (min..=max).contains(n));
         match in_range {
             Some(n) => Ok(n),
-            None => self.error(format!("`{name}` must be a whole number from {min} to {max}; found `{text}`"), &token),
+            None => self.error(
+                format!("`{name}` must be a whole number from {min} to {max}; found `{text}`"),
+                &token,
+            ),
         }
     }
 
@@ -220,11 +294,16 @@ impl Parser<'_> {
             let (text, token) = self.value_token(&after)?;
             let key = self.sort_key(&text, &token)?;
             if self.query.sort.iter().any(|k| k.field == key.field) {
-                return self.error(format!("`{}` is sorted on twice; keep one", key.field), &token);
+                return self.error(
+                    format!("`{}` is sorted on twice; keep one", key.field),
+                    &token,
+                );
             }
             self.query.sort.push(key);
             match self.tokens.peek() {
-                Some(t) if t.kind == TokenKind::Comma => after = self.tokens.next().unwrap_or(token),
+                Some(t) if t.kind == TokenKind::Comma => {
+                    after = self.tokens.next().unwrap_or(token)
+                }
                 _ => return Ok(()),
             }
         }
@@ -238,8 +317,18 @@ impl Parser<'_> {
         match Field::from_name(name) {
             Some(field) if field.is_sortable() => Ok(SortKey { field, descending }),
             Some(field) => {
-                let sortable: Vec<&str> = Field::ALL.iter().filter(|f| f.is_sortable()).map(|f| f.name()).collect();
-                self.error(format!("cannot sort by `{field}`; sortable: {}", sortable.join(", ")), token)
+                let sortable: Vec<&str> = Field::ALL
+                    .iter()
+                    .filter(|f| f.is_sortable())
+                    .map(|f| f.name())
+                    .collect();
+                self.error(
+                    format!(
+                        "cannot sort by `{field}`; sortable: {}",
+                        sortable.join(", ")
+                    ),
+                    token,
+                )
             }
             None => self.error(unknown_field(name), token),
         }

@@ -20,12 +20,18 @@ pub struct SortKey {
 impl SortKey {
     /// Smallest first.
     pub const fn ascending(field: Field) -> Self {
-        Self { field, descending: false }
+        Self {
+            field,
+            descending: false,
+        }
     }
 
     /// Largest first.
     pub const fn descending(field: Field) -> Self {
-        Self { field, descending: true }
+        Self {
+            field,
+            descending: true,
+        }
     }
 
     /// Orders two offers by this key. Unknown values (no reliability record) sort last in
@@ -49,8 +55,10 @@ impl fmt::Display for SortKey {
 }
 
 /// The order used after the query's own keys (and alone when it has none).
-pub const DEFAULT_SORT: [SortKey; 2] =
-    [SortKey::ascending(Field::Price), SortKey::descending(Field::Reliability)];
+pub const DEFAULT_SORT: [SortKey; 2] = [
+    SortKey::ascending(Field::Price),
+    SortKey::descending(Field::Reliability),
+];
 
 /// One page of matching offers, in the query's order.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +77,9 @@ impl Query {
     /// Orders two offers: the query's sort keys, then [`DEFAULT_SORT`] keys on fields the
     /// query did not sort on, then provider and offer id, so distinct offers never tie.
     pub fn compare(&self, a: &OfferFacts<'_>, b: &OfferFacts<'_>) -> Ordering {
-        let defaults =
-            DEFAULT_SORT.iter().filter(|d| !self.sort.iter().any(|k| k.field == d.field));
+        let defaults = DEFAULT_SORT
+            .iter()
+            .filter(|d| !self.sort.iter().any(|k| k.field == d.field));
         self.sort
             .iter()
             .chain(defaults)
@@ -89,8 +98,10 @@ impl Query {
     /// The matching offers, sorted, after `offset`, at most [`Query::page_size`] of them,
     /// with the count of all matches. Sorts only the offers up to the end of the page.
     pub fn page<'a>(&self, candidates: impl IntoIterator<Item = OfferFacts<'a>>) -> Page<'a> {
-        let mut matched: Vec<OfferFacts<'a>> =
-            candidates.into_iter().filter(|facts| self.matches(facts)).collect();
+        let mut matched: Vec<OfferFacts<'a>> = candidates
+            .into_iter()
+            .filter(|facts| self.matches(facts))
+            .collect();
         let total_matched = matched.len();
         let limit = self.page_size();
         let end = (self.offset as usize).saturating_add(limit as usize);
@@ -102,6 +113,11 @@ impl Query {
         }
         matched.sort_unstable_by(|a, b| self.compare(a, b));
         let items = matched.into_iter().skip(self.offset as usize).collect();
-        Page { total_matched, offset: self.offset, limit, items }
+        Page {
+            total_matched,
+            offset: self.offset,
+            limit,
+            items,
+        }
     }
 }

@@ -72,7 +72,9 @@ impl Text {
     /// Splits `raw` into lower-cased words.
     pub fn new(raw: impl Into<String>) -> Self {
         let raw = raw.into();
-        let words = words_of(&raw).map(|w| w.chars().flat_map(char::to_lowercase).collect()).collect();
+        let words = words_of(&raw)
+            .map(|w| w.chars().flat_map(char::to_lowercase).collect())
+            .collect();
         Self { raw, words }
     }
 
@@ -121,11 +123,14 @@ fn is_nonempty(word: &&str) -> bool {
 }
 
 fn words_of(s: &str) -> impl Iterator<Item = &str> + Clone {
-    s.split(is_separator as fn(char) -> bool).filter(is_nonempty as fn(&&str) -> bool)
+    s.split(is_separator as fn(char) -> bool)
+        .filter(is_nonempty as fn(&&str) -> bool)
 }
 
 fn starts_with<'a>(mut actual: impl Iterator<Item = &'a str>, wanted: &[String]) -> bool {
-    wanted.iter().all(|w| actual.next().is_some_and(|a| word_eq(a, w)))
+    wanted
+        .iter()
+        .all(|w| actual.next().is_some_and(|a| word_eq(a, w)))
 }
 
 /// `actual` equals `lower` (already lower-cased) ignoring case.
@@ -133,7 +138,10 @@ fn word_eq(actual: &str, lower: &str) -> bool {
     if actual.is_ascii() {
         actual.eq_ignore_ascii_case(lower)
     } else {
-        actual.chars().flat_map(char::to_lowercase).eq(lower.chars())
+        actual
+            .chars()
+            .flat_map(char::to_lowercase)
+            .eq(lower.chars())
     }
 }
 
@@ -166,14 +174,18 @@ fn wrong(field: Field, wanted: &str, text: &str) -> String {
     if text.strip_prefix('-').is_some_and(is_decimal) {
         return format!("`{field}` cannot be negative, e.g. {}", field.example());
     }
-    format!("`{field}` needs {wanted}, e.g. {}; found `{text}`", field.example())
+    format!(
+        "`{field}` needs {wanted}, e.g. {}; found `{text}`",
+        field.example()
+    )
 }
 
-pub(crate) fn parse_integer(field: Field, text: &str) -> Result<u64, String> {
+fn parse_integer(field: Field, text: &str) -> Result<u64, String> {
     if !is_digits(text) {
         return Err(wrong(field, "a whole number", text));
     }
-    text.parse().map_err(|_| format!("`{text}` is too large for `{field}`"))
+    text.parse()
+        .map_err(|_| format!("`{text}` is too large for `{field}`"))
 }
 
 fn parse_decimal(field: Field, text: &str) -> Result<f64, String> {
@@ -185,7 +197,9 @@ fn parse_decimal(field: Field, text: &str) -> Result<f64, String> {
         return Err(format!("`{text}` is too large for `{field}`"));
     }
     if field == Field::Reliability && x > 1.0 {
-        return Err(format!("`reliability` is a share from 0 to 1, e.g. reliability>=0.95; found `{text}`"));
+        return Err(format!(
+            "`reliability` is a share from 0 to 1, e.g. reliability>=0.95; found `{text}`"
+        ));
     }
     Ok(x)
 }
@@ -197,7 +211,10 @@ fn parse_version(field: Field, text: &str) -> Result<Version, String> {
         return Err(wrong(field, wanted, text));
     }
     let too_large = |_| format!("`{text}` is too large for `{field}`: parts go up to 65535");
-    Ok(Version::new(major.parse().map_err(too_large)?, minor.parse().map_err(too_large)?))
+    Ok(Version::new(
+        major.parse().map_err(too_large)?,
+        minor.parse().map_err(too_large)?,
+    ))
 }
 
 fn parse_bool(field: Field, text: &str) -> Result<bool, String> {
@@ -222,5 +239,7 @@ fn parse_country(text: &str) -> Result<String, String> {
     if text.len() == 2 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Ok(text.to_ascii_uppercase());
     }
-    Err(format!("`location` is a two-letter ISO country code such as DE or FR; found `{text}`"))
+    Err(format!(
+        "`location` is a two-letter ISO country code such as DE or FR; found `{text}`"
+    ))
 }

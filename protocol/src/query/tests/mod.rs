@@ -39,7 +39,10 @@ fn offer(n: u8, model: &str, price: u64, edit: impl FnOnce(&mut Offer)) -> Offer
         cpu_cores: 16,
         ram_mib: 64 * 1024,
         disk_gib: 200,
-        location: Location { country: "DE".to_owned(), region: None },
+        location: Location {
+            country: "DE".to_owned(),
+            region: None,
+        },
         price_per_gpu_hour: Qu(price),
         min_rental_secs: 60,
         max_rental_secs: 24 * 3600,
@@ -77,7 +80,10 @@ fn market() -> Vec<(Offer, Option<f64>)> {
             offer(1, rtx4090, 1200, |o| {
                 o.gpu_count = 2;
                 o.location.region = Some("eu-central".to_owned());
-                o.gpu.pcie = Some(PcieLink { generation: 4, width: 16 });
+                o.gpu.pcie = Some(PcieLink {
+                    generation: 4,
+                    width: 16,
+                });
                 o.gpu.nvlink = Some(false);
                 (o.cpu_cores, o.ram_mib, o.disk_gib) = (32, 128 * 1024, 500);
                 o.max_rental_secs = 72 * 3600;
@@ -126,7 +132,10 @@ fn market() -> Vec<(Offer, Option<f64>)> {
                 o.gpu.cuda_version = Version::new(12, 10);
                 o.gpu.compute_capability = Version::new(9, 0);
                 o.gpu.nvlink = Some(true);
-                o.gpu.pcie = Some(PcieLink { generation: 5, width: 16 });
+                o.gpu.pcie = Some(PcieLink {
+                    generation: 5,
+                    width: 16,
+                });
                 o.gpu.driver_version = "550.90.07".to_owned();
                 country(o, "NL");
             }),
@@ -151,7 +160,10 @@ fn market() -> Vec<(Offer, Option<f64>)> {
                 o.gpu.vram_mib = 15 * 1024;
                 o.gpu.cuda_version = Version::new(11, 8);
                 o.gpu.compute_capability = Version::new(7, 5);
-                o.gpu.pcie = Some(PcieLink { generation: 3, width: 16 });
+                o.gpu.pcie = Some(PcieLink {
+                    generation: 3,
+                    width: 16,
+                });
                 o.gpu.driver_version = "535.54.03".to_owned();
                 country(o, "IN");
                 (o.ram_mib, o.disk_gib, o.max_rental_secs) = (16 * 1024, 50, 1800);
@@ -171,7 +183,10 @@ fn market() -> Vec<(Offer, Option<f64>)> {
 
 /// The facts of every offer in `market`.
 fn facts(market: &[(Offer, Option<f64>)]) -> Vec<OfferFacts<'_>> {
-    market.iter().map(|(offer, reliability)| OfferFacts::new(offer, *reliability)).collect()
+    market
+        .iter()
+        .map(|(offer, reliability)| OfferFacts::new(offer, *reliability))
+        .collect()
 }
 
 /// The fixture number of an offer (the first byte of its id).

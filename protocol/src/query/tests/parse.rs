@@ -25,10 +25,16 @@ fn valid_queries_parse_to_their_canonical_text() {
         ("Location NOTIN [ us ]", "location notin [US]"),
         ("gpu_count == 4", "num_gpus=4"),
         ("cuda>=12", "cuda>=12.0"),
-        ("cuda>12.10 compute_capability<9", "cuda>12.10 compute_cap<9.0"),
+        (
+            "cuda>12.10 compute_capability<9",
+            "cuda>12.10 compute_cap<9.0",
+        ),
         ("gpu_ram>=24.0 vram<80.50", "gpu_ram>=24 gpu_ram<80.5"),
         ("reliability>=0.950", "reliability>=0.95"),
-        ("simulated=FALSE nvlink!=true", "simulated=false nvlink!=true"),
+        (
+            "simulated=FALSE nvlink!=true",
+            "simulated=false nvlink!=true",
+        ),
         ("sort=price,-reliability", "sort=price,-reliability"),
         ("sort=+price , -Reliability", "sort=price,-reliability"),
         ("sort=vram limit=1000 offset=0", "sort=gpu_ram limit=1000"),
@@ -37,14 +43,24 @@ fn valid_queries_parse_to_their_canonical_text() {
             "max_duration>=0.5 disk>=100 ram>=64 cpus>=8 pcie_gen>=4 driver=550 region=eu_central",
             "max_duration>=0.5 disk>=100 ram>=64 cpu_cores>=8 pcie>=4 driver=550 region=eu_central",
         ),
-        ("total_price<=6000 gpu notin [T4, \"A 100\"]", "total_price<=6000 gpu_name notin [T4,\"A 100\"]"),
-        (r#"gpu_name="say \"hi\" \\ o""#, r#"gpu_name="say \"hi\" \\ o""#),
+        (
+            "total_price<=6000 gpu notin [T4, \"A 100\"]",
+            "total_price<=6000 gpu_name notin [T4,\"A 100\"]",
+        ),
+        (
+            r#"gpu_name="say \"hi\" \\ o""#,
+            r#"gpu_name="say \"hi\" \\ o""#,
+        ),
         ("price>=0 price<=1500", "price>=0 price<=1500"),
     ];
     for (input, canonical) in cases {
         let parsed = query(input);
         assert_eq!(parsed.to_string(), canonical, "canonical text of {input:?}");
-        assert_eq!(query(canonical), parsed, "{canonical:?} parses back to the same query");
+        assert_eq!(
+            query(canonical),
+            parsed,
+            "{canonical:?} parses back to the same query"
+        );
     }
 }
 
@@ -69,12 +85,23 @@ fn the_design_example_has_the_expected_structure() {
             (Simulated, Op::Eq),
         ]
     );
-    let Value::Text(name) = &q.constraints[0].values()[0] else { panic!("gpu_name holds text") };
-    assert_eq!((name.as_str(), name.words()), ("RTX_4090", &["rtx".to_owned(), "4090".to_owned()][..]));
+    let Value::Text(name) = &q.constraints[0].values()[0] else {
+        panic!("gpu_name holds text")
+    };
+    assert_eq!(
+        (name.as_str(), name.words()),
+        ("RTX_4090", &["rtx".to_owned(), "4090".to_owned()][..])
+    );
     assert_eq!(q.constraints[1].values(), [Value::Integer(2)]);
     assert_eq!(q.constraints[2].values(), [Value::Decimal(24.0)]);
-    assert_eq!(q.constraints[4].values(), [Value::Version(Version::new(12, 2))]);
-    assert_eq!(q.constraints[5].values(), [Value::Country("DE".into()), Value::Country("FR".into())]);
+    assert_eq!(
+        q.constraints[4].values(),
+        [Value::Version(Version::new(12, 2))]
+    );
+    assert_eq!(
+        q.constraints[5].values(),
+        [Value::Country("DE".into()), Value::Country("FR".into())]
+    );
     assert_eq!(q.constraints[7].values(), [Value::Bool(false)]);
     assert_eq!(q.sort, [SortKey::descending(Reliability)]);
     assert_eq!((q.limit, q.offset), (Some(20), 40));
@@ -84,8 +111,14 @@ fn the_design_example_has_the_expected_structure() {
 fn provider_takes_a_node_id() {
     let id = node(1);
     let q = query(&format!("provider in [{id}, {}] node!={id}", node(2)));
-    assert_eq!(q.constraints[0].values(), [Value::Node(id), Value::Node(node(2))]);
-    assert_eq!(q.to_string(), format!("provider in [{id},{}] provider!={id}", node(2)));
+    assert_eq!(
+        q.constraints[0].values(),
+        [Value::Node(id), Value::Node(node(2))]
+    );
+    assert_eq!(
+        q.to_string(),
+        format!("provider in [{id},{}] provider!={id}", node(2))
+    );
     let one: Constraint = format!("provider={id}").parse().unwrap();
     assert_eq!(one.values(), [Value::Node(id)]);
 }
@@ -97,14 +130,30 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("simulated<true", "cannot be ordered", "<"),
     ("location>DE", "cannot be ordered", ">"),
     ("gpu_name>=RTX", "cannot be ordered", ">="),
-    ("gpu_rma>=24", "unknown field `gpu_rma`; did you mean `gpu_ram`?", "gpu_rma"),
+    (
+        "gpu_rma>=24",
+        "unknown field `gpu_rma`; did you mean `gpu_ram`?",
+        "gpu_rma",
+    ),
     ("srot=price", "did you mean `sort`?", "srot"),
-    ("foo=1", "unknown field `foo`; fields: gpu_name, num_gpus", "foo"),
+    (
+        "foo=1",
+        "unknown field `foo`; fields: gpu_name, num_gpus",
+        "foo",
+    ),
     ("location in []", "empty list", "[]"),
     ("location in [ ]", "empty list", "[ ]"),
     ("gpu_name=\"RTX 4090", "unterminated quote", "\"RTX 4090"),
-    ("gpu_name=\"RTX 4090\\\"", "unterminated quote", "\"RTX 4090\\\""),
-    ("sort=price sort=-reliability", "`sort` is given twice", "sort"),
+    (
+        "gpu_name=\"RTX 4090\\\"",
+        "unterminated quote",
+        "\"RTX 4090\\\"",
+    ),
+    (
+        "sort=price sort=-reliability",
+        "`sort` is given twice",
+        "sort",
+    ),
     ("limit=10 limit=20", "`limit` is given twice", "limit"),
     ("offset=1 offset=2", "`offset` is given twice", "offset"),
     ("limit=0", "from 1 to 1000", "0"),
@@ -115,7 +164,11 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("price>=-5", "`price` cannot be negative", "-5"),
     ("gpu_ram>=-1.5", "`gpu_ram` cannot be negative", "-1.5"),
     ("price<=1500.5", "needs a whole number", "1500.5"),
-    ("price<=99999999999999999999999", "too large", "99999999999999999999999"),
+    (
+        "price<=99999999999999999999999",
+        "too large",
+        "99999999999999999999999",
+    ),
     ("reliability>=1.5", "from 0 to 1", "1.5"),
     ("gpu_ram>=1e3", "needs a number", "1e3"),
     ("gpu_ram>=inf", "needs a number", "inf"),
@@ -137,8 +190,16 @@ const INVALID: &[(&str, &str, &str)] = &[
     ("location in [DE FR]", "expected `,` or `]`", "FR"),
     ("location in [DE,]", "expected a value after `,`", "]"),
     ("location in [DE,,FR]", "expected a value after `,`", ","),
-    ("sort=gpu_name", "cannot sort by `gpu_name`; sortable: num_gpus, gpu_ram, price", "gpu_name"),
-    ("sort=-relability", "did you mean `reliability`?", "-relability"),
+    (
+        "sort=gpu_name",
+        "cannot sort by `gpu_name`; sortable: num_gpus, gpu_ram, price",
+        "gpu_name",
+    ),
+    (
+        "sort=-relability",
+        "did you mean `reliability`?",
+        "-relability",
+    ),
     ("sort=price,-price", "sorted on twice", "-price"),
     ("sort=", "expected a value after `=`", ""),
     ("price!5", "unexpected `!`", "!"),
@@ -152,9 +213,21 @@ const INVALID: &[(&str, &str, &str)] = &[
 fn invalid_queries_say_what_is_wrong_and_point_at_it() {
     for &(input, message, token) in INVALID {
         let err = Query::parse(input).expect_err(input);
-        assert!(err.message.contains(message), "{input:?}: {:?} lacks {message:?}", err.message);
-        let start = if token.is_empty() { input.len() } else { input.rfind(token).unwrap() };
-        assert_eq!((err.start, err.end), (start, start + token.len()), "span of {input:?}: {err:?}");
+        assert!(
+            err.message.contains(message),
+            "{input:?}: {:?} lacks {message:?}",
+            err.message
+        );
+        let start = if token.is_empty() {
+            input.len()
+        } else {
+            input.rfind(token).unwrap()
+        };
+        assert_eq!(
+            (err.start, err.end),
+            (start, start + token.len()),
+            "span of {input:?}: {err:?}"
+        );
     }
 }
 
@@ -170,6 +243,12 @@ fn limits_bound_the_query() {
     assert!(err.message.contains("at most 64 constraints"), "{err}");
     assert_eq!(err.start, MAX_CONSTRAINTS * 9);
 
+    // Within the limit as typed, over it written out in full (`1` → `1.0`): refused, so
+    // that every query that parses has canonical text that parses too.
+    let list = format!("cuda in [{}]", vec!["1"; 64].join(","));
+    let err = Query::parse(&vec![list; 20].join(" ")).unwrap_err();
+    assert!(err.message.contains("written out in full is 5"), "{err}");
+
     let values: Vec<String> = (0..65).map(|i| format!("{i}")).collect();
     let err = Query::parse(&format!("price in [{}]", values.join(","))).unwrap_err();
     assert!(err.message.contains("at most 64 values"), "{err}");
@@ -178,10 +257,16 @@ fn limits_bound_the_query() {
 #[test]
 fn a_single_constraint_parses_alone() {
     let c: Constraint = "Cuda >= 12.2".parse().unwrap();
-    assert_eq!((c.field(), c.op(), c.to_string()), (Field::Cuda, Op::Ge, "cuda>=12.2".to_owned()));
+    assert_eq!(
+        (c.field(), c.op(), c.to_string()),
+        (Field::Cuda, Op::Ge, "cuda>=12.2".to_owned())
+    );
     for text in ["", "price<=1 cuda>=12.2", "sort=price", "price<=1 limit=5"] {
         let err = text.parse::<Constraint>().unwrap_err();
-        assert!(err.message.contains("exactly one constraint"), "{text:?}: {err}");
+        assert!(
+            err.message.contains("exactly one constraint"),
+            "{text:?}: {err}"
+        );
     }
 }
 
@@ -196,11 +281,18 @@ fn render_puts_carets_under_the_span() {
     // Characters before the span count once each, whatever their byte length.
     let input = "gpu_name=\"Größe\" price>=x";
     let err = Query::parse(input).unwrap_err();
-    assert_eq!(err.render(input).lines().nth(1), Some("                        ^"));
+    assert_eq!(
+        err.render(input).lines().nth(1),
+        Some("                        ^")
+    );
     // A missing value is shown just after the end; a bad span is clamped, never a panic.
     let err = Query::parse("price<=").unwrap_err();
     assert_eq!(err.render("price<=").lines().nth(1), Some("       ^"));
-    let odd = QueryError { message: "m".into(), start: 1, end: 99 };
+    let odd = QueryError {
+        message: "m".into(),
+        start: 1,
+        end: 99,
+    };
     assert_eq!(odd.render("ö"), "ö\n^\nm");
 }
 
@@ -215,7 +307,10 @@ fn errors_and_queries_travel_as_json() {
 
     let q = query("gpu=rtx_4090 location in [de] sort=-reliability");
     let json = serde_json::to_string(&q).unwrap();
-    assert_eq!(json, "\"gpu_name=rtx_4090 location in [DE] sort=-reliability\"");
+    assert_eq!(
+        json,
+        "\"gpu_name=rtx_4090 location in [DE] sort=-reliability\""
+    );
     assert_eq!(serde_json::from_str::<Query>(&json).unwrap(), q);
     assert!(serde_json::from_str::<Query>("\"price<=x\"").is_err());
 }
@@ -224,7 +319,11 @@ fn errors_and_queries_travel_as_json() {
 fn every_field_name_and_alias_is_recognised() {
     for field in Field::ALL {
         for name in std::iter::once(field.name()).chain(field.aliases().iter().copied()) {
-            assert_eq!(Field::from_name(&name.to_uppercase()), Some(field), "{name}");
+            assert_eq!(
+                Field::from_name(&name.to_uppercase()),
+                Some(field),
+                "{name}"
+            );
         }
         let example = field.example().replace('…', "");
         if field != Field::Provider {
