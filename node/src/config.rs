@@ -273,11 +273,8 @@ impl NodeConfig {
                 "must not exceed max_rental_secs",
             ));
         }
-        if !(30..=3600).contains(&p.offer_ttl_secs) {
-            return Err(invalid(
-                "provider.offer_ttl_secs",
-                "must be 30-3600 seconds",
-            ));
+        if !(5..=3600).contains(&p.offer_ttl_secs) {
+            return Err(invalid("provider.offer_ttl_secs", "must be 5-3600 seconds"));
         }
         if !(self.qubic_rpc.starts_with("http://") || self.qubic_rpc.starts_with("https://")) {
             return Err(invalid(

@@ -5,3 +5,6 @@ pub mod keys;
 pub mod market;
 pub mod negotiation;
 pub mod network;
+pub mod node;
+pub mod service;
+pub mod store;

@@ -1,1 +1,6 @@
-//! placeholder
+//! A whole Qubix network on one machine: the [`harness::Testnet`] builder used by the
+//! integration tests and the benchmarks, and the `qubix-testnet` binary (`up`, `bench`).
+
+pub mod harness;
+
+pub use harness::{NodeSpec, Rogue, TestNode, Testnet, TestnetError, wait_until};

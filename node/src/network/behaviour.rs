@@ -133,8 +133,16 @@ fn gossipsub(
         topic.hash(),
         TopicScoreParams {
             topic_weight: 1.0,
+            // Small, bounded rewards for being a good mesh member (at most +36 and +50)…
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 3600.0,
+            first_message_deliveries_weight: 1.0,
+            first_message_deliveries_decay: 0.5,
+            first_message_deliveries_cap: 50.0,
             mesh_message_deliveries_weight: 0.0,
             mesh_failure_penalty_weight: 0.0,
+            // …and a quadratic penalty for invalid messages that outweighs them at once.
             invalid_message_deliveries_weight: -100.0,
             invalid_message_deliveries_decay: 0.9,
             ..Default::default()

@@ -1,0 +1,154 @@
+//! Assembling a node: data directory, key, GPU probe, network task, service task. The
+//! [`RunningNode`] owns the shutdown token and the tasks; dropping it does not stop them,
+//! [`RunningNode::shutdown`] does, withdrawing offers and flushing state first.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::ValidConfig;
+use crate::gpu::{self, Probe};
+use crate::keys::NodeKey;
+use crate::network::{self, NetworkSettings};
+use crate::service::{self, NodeHandle, ProviderSetup, ServiceSetup};
+use crate::store::Store;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The node key.
+    #[error(transparent)]
+    Key(#[from] crate::keys::KeyError),
+    /// The GPU probe.
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
+    /// The network.
+    #[error(transparent)]
+    Network(#[from] network::NetworkError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The service.
+    #[error(transparent)]
+    Service(#[from] service::ServiceError),
+}
+
+/// A started node.
+#[derive(Debug)]
+pub struct RunningNode {
+    /// The handle for the API, the CLI and tests.
+    pub handle: NodeHandle,
+    /// Why no GPU is offered, on a provider that found none.
+    pub gpu_note: Option<String>,
+    shutdown: CancellationToken,
+    crash: CancellationToken,
+    service: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Starts a node from a validated configuration. `wallet_identity` is the Qubic identity
+    /// it is paid at and pays from.
+    pub async fn start(
+        config: ValidConfig,
+        wallet_identity: String,
+        settings: Option<NetworkSettings>,
+    ) -> Result<Self, StartError> {
+        let dir = &config.config.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let key = NodeKey::load_or_create(dir)?;
+        let (provider, gpu_note) = provider_setup(&config)?;
+        let shutdown = CancellationToken::new();
+        let crash = CancellationToken::new();
+        let mut settings = settings.unwrap_or_else(|| NetworkSettings::new(config.network.clone()));
+        settings.mdns = settings.mdns && config.config.mdns;
+        let (net, events) = network::start(
+            key.libp2p_keypair(),
+            settings,
+            config.listen.clone(),
+            config.bootstrap.clone(),
+            crash.clone(),
+        )
+        .await?;
+        info!(node = %key.node_id(), network = %config.network, provider = provider.is_some(), "node starting");
+        let setup = ServiceSetup {
+            key,
+            network: config.network.clone(),
+            store: Store::open(dir)?,
+            wallet_identity,
+            provider,
+        };
+        let (handle, service) =
+            service::start(setup, net, events, shutdown.clone(), crash.clone())?;
+        Ok(Self {
+            handle,
+            gpu_note,
+            shutdown,
+            crash,
+            service,
+        })
+    }
+
+    /// A token that stops the node when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops the node: withdraws offers, stops the tasks, waits for the service to finish.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        if let Err(e) = self.service.await {
+            warn!(error = %e, "node service ended abnormally");
+        }
+        self.crash.cancel();
+    }
+
+    /// Stops the node abruptly, as a crash or a power cut would: nothing is withdrawn, the
+    /// network drops at once. For failure tests.
+    pub async fn kill(self) {
+        self.crash.cancel();
+        let _ = self.service.await;
+    }
+}
+
+fn provider_setup(
+    config: &ValidConfig,
+) -> Result<(Option<ProviderSetup>, Option<String>), StartError> {
+    let p = &config.config.provider;
+    if !p.enabled {
+        return Ok((None, None));
+    }
+    match gpu::detect(p.simulate_gpu.as_deref(), &config.network)? {
+        Probe::Found(probe) => {
+            let probe: Arc<dyn gpu::GpuProbe> = Arc::from(probe);
+            if probe.kind() == "simulated" {
+                warn!(
+                    gpus = probe.devices().len(),
+                    "SIMULATED GPUs: offers are marked simulated (testnet only)"
+                );
+            }
+            Ok((
+                Some(ProviderSetup {
+                    probe,
+                    config: p.clone(),
+                }),
+                None,
+            ))
+        }
+        Probe::None(reason) => {
+            warn!(%reason, "provider mode without GPUs: nothing will be offered");
+            Ok((None, Some(reason)))
+        }
+    }
+}

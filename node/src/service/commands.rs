@@ -1,0 +1,412 @@
+//! The API of the service: a cloneable [`NodeHandle`] that sends bounded commands with a
+//! oneshot reply, and the service's side of each command.
+
+use qubix_protocol::api::{
+    ApiError, ErrorCode, Event, Instance, LaunchRequest, NodeInfo, OfferView, OffersPage, PeerInfo,
+    ProviderPricing,
+};
+use qubix_protocol::query::{Explanation, OfferFacts, Query, explain};
+use qubix_protocol::topics::Network;
+use qubix_protocol::{AgreementId, NodeId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::Service;
+use crate::network::NetworkHandle;
+use crate::store::{JobRecord, Role, StoreError};
+
+/// Why a service call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A user-facing error with its API code and, where one is at fault, the field.
+    #[error("{1}")]
+    Api(ErrorCode, String, Option<String>),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or an impossible state; details are logged, not shown.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The service has stopped.
+    #[error("the node is shutting down")]
+    Shutdown,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Api(code, message, field) => {
+                let err = ApiError::new(code, message);
+                match field {
+                    Some(f) => err.with_field(f),
+                    None => err,
+                }
+            }
+            ServiceError::Shutdown => {
+                ApiError::new(ErrorCode::Unavailable, "the node is shutting down")
+            }
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "internal error; the node's log has the details",
+                )
+            }
+        }
+    }
+}
+
+type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
+
+/// A command to the service.
+#[derive(Debug)]
+pub enum Command {
+    /// Node facts.
+    Info(Reply<NodeInfo>),
+    /// A page of offers.
+    Offers {
+        /// Query text.
+        q: String,
+        /// Sort override (`price`, `-reliability`, …).
+        sort: Option<String>,
+        /// Limit override.
+        limit: Option<u32>,
+        /// Offset override.
+        offset: Option<u32>,
+        /// Where the answer goes.
+        reply: Reply<OffersPage>,
+    },
+    /// Explain a query.
+    Explain {
+        /// Query text.
+        q: String,
+        /// Where the answer goes.
+        reply: Reply<Explanation>,
+    },
+    /// Rent GPUs.
+    Launch(Box<LaunchRequest>, Reply<Instance>),
+    /// Instances this node rents.
+    Instances(Reply<Vec<Instance>>),
+    /// One instance.
+    Instance(AgreementId, Reply<Instance>),
+    /// The provider's pricing.
+    Pricing(Reply<ProviderPricing>),
+    /// Sets the provider's pricing and republishes its offers.
+    SetPricing(ProviderPricing, Reply<ProviderPricing>),
+}
+
+/// A cloneable handle to a running node.
+#[derive(Debug, Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    net: NetworkHandle,
+    events: broadcast::Sender<Event>,
+    node_id: NodeId,
+    network: Network,
+    wallet_identity: String,
+}
+
+impl NodeHandle {
+    pub(super) fn new(
+        commands: mpsc::Sender<Command>,
+        net: NetworkHandle,
+        events: broadcast::Sender<Event>,
+        node_id: NodeId,
+        network: Network,
+        wallet_identity: String,
+    ) -> Self {
+        Self {
+            commands,
+            net,
+            events,
+            node_id,
+            network,
+            wallet_identity,
+        }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The network name.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The wallet identity.
+    pub fn wallet_identity(&self) -> &str {
+        &self.wallet_identity
+    }
+
+    /// The network layer.
+    pub fn net(&self) -> &NetworkHandle {
+        &self.net
+    }
+
+    /// Live events (bounded; a slow subscriber sees `Lagged`).
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, ServiceError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| ServiceError::Shutdown)?;
+        rx.await.map_err(|_| ServiceError::Shutdown)?
+    }
+
+    /// Node facts.
+    pub async fn info(&self) -> Result<NodeInfo, ServiceError> {
+        self.call(Command::Info).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, ServiceError> {
+        let peers = self.net.peers().await.map_err(|_| ServiceError::Shutdown)?;
+        Ok(peers
+            .into_iter()
+            .filter_map(|p| {
+                Some(PeerInfo {
+                    node_id: NodeId::from_peer_id(&p.peer).ok()?,
+                    addresses: p.addresses.iter().map(ToString::to_string).collect(),
+                    rtt_ms: p
+                        .rtt
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    agent: p.agent,
+                    offers: 0,
+                })
+            })
+            .collect())
+    }
+
+    /// A page of offers matching a query.
+    pub async fn offers(
+        &self,
+        q: String,
+        sort: Option<String>,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<OffersPage, ServiceError> {
+        self.call(|reply| Command::Offers {
+            q,
+            sort,
+            limit,
+            offset,
+            reply,
+        })
+        .await
+    }
+
+    /// Why a query matches what it matches.
+    pub async fn explain(&self, q: String) -> Result<Explanation, ServiceError> {
+        self.call(|reply| Command::Explain { q, reply }).await
+    }
+
+    /// Rents GPUs: negotiates with the provider and records the agreement.
+    pub async fn launch(&self, request: LaunchRequest) -> Result<Instance, ServiceError> {
+        self.call(|reply| Command::Launch(Box::new(request), reply))
+            .await
+    }
+
+    /// Instances this node rents.
+    pub async fn instances(&self) -> Result<Vec<Instance>, ServiceError> {
+        self.call(Command::Instances).await
+    }
+
+    /// One instance.
+    pub async fn instance(&self, id: AgreementId) -> Result<Instance, ServiceError> {
+        self.call(|reply| Command::Instance(id, reply)).await
+    }
+
+    /// The provider's pricing.
+    pub async fn pricing(&self) -> Result<ProviderPricing, ServiceError> {
+        self.call(Command::Pricing).await
+    }
+
+    /// Sets the provider's pricing; offers are republished at once.
+    pub async fn set_pricing(
+        &self,
+        pricing: ProviderPricing,
+    ) -> Result<ProviderPricing, ServiceError> {
+        self.call(|reply| Command::SetPricing(pricing, reply)).await
+    }
+}
+
+fn invalid_query(e: qubix_protocol::query::QueryError) -> ServiceError {
+    ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("q".into()))
+}
+
+/// Parses `q` and applies the separate sort/limit/offset parameters over it.
+pub(crate) fn build_query(
+    q: &str,
+    sort: Option<&str>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+) -> Result<Query, ServiceError> {
+    let mut query = Query::parse(q).map_err(invalid_query)?;
+    if let Some(sort) = sort.filter(|s| !s.is_empty()) {
+        query.sort = Query::parse(&format!("sort={sort}"))
+            .map_err(|e| {
+                ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("sort".into()))
+            })?
+            .sort;
+    }
+    if let Some(limit) = limit {
+        if limit == 0 || limit > qubix_protocol::query::MAX_LIMIT {
+            return Err(ServiceError::Api(
+                ErrorCode::InvalidValue,
+                format!("limit must be 1-{}", qubix_protocol::query::MAX_LIMIT),
+                Some("limit".into()),
+            ));
+        }
+        query.limit = Some(limit);
+    }
+    if let Some(offset) = offset {
+        query.offset = offset;
+    }
+    Ok(query)
+}
+
+/// The API view of a consumer's job record.
+pub(crate) fn instance_of(id: &AgreementId, job: &JobRecord) -> Result<Instance, ServiceError> {
+    let terms = job.terms()?;
+    let t = terms.payload();
+    let request = t
+        .open_request()
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok(Instance {
+        id: *id,
+        provider: t.provider,
+        offer_id: job.offer_id,
+        state: job.state,
+        image: request.payload().image.clone(),
+        gpus: t.gpus,
+        gpu_model: job.gpu_model.clone(),
+        simulated: job.simulated,
+        price_per_gpu_hour: t.price_per_gpu_hour,
+        duration_secs: t.duration_secs,
+        budget: t.budget,
+        paid: job.paid,
+        spent: job.spent,
+        created_at: job.created_at,
+        started_at: job.started_at,
+        exit_code: job.exit_code,
+        reason: job.reason,
+        connections: Vec::new(),
+        progress: None,
+    })
+}
+
+impl Service {
+    pub(super) async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Info(reply) => {
+                let _ = reply.send(Ok(self.info().await));
+            }
+            Command::Offers {
+                q,
+                sort,
+                limit,
+                offset,
+                reply,
+            } => {
+                let _ = reply.send(self.offers_page(&q, sort.as_deref(), limit, offset));
+            }
+            Command::Explain { q, reply } => {
+                let result = Query::parse(&q)
+                    .map_err(invalid_query)
+                    .map(|query| explain(&query, self.facts()));
+                let _ = reply.send(result);
+            }
+            Command::Launch(request, reply) => self.launch(*request, reply),
+            Command::Instances(reply) => {
+                let list = self
+                    .jobs
+                    .iter()
+                    .filter(|(_, j)| j.role == Role::Consumer)
+                    .map(|(id, j)| instance_of(id, j))
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Command::Instance(id, reply) => {
+                let result = match self.jobs.get(&id) {
+                    Some(job) if job.role == Role::Consumer => instance_of(&id, job),
+                    _ => Err(ServiceError::Api(
+                        ErrorCode::NotFound,
+                        format!("no instance {id}"),
+                        None,
+                    )),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Pricing(reply) => {
+                let _ = reply.send(self.provider_mut().map(|p| p.pricing()));
+            }
+            Command::SetPricing(pricing, reply) => {
+                let result = self.provider_mut().and_then(|p| p.set_pricing(&pricing));
+                if result.is_ok() {
+                    self.refresh_desk();
+                    self.publish_offers().await;
+                }
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    fn provider_mut(&mut self) -> Result<&mut super::market::Provider, ServiceError> {
+        self.provider.as_mut().ok_or_else(|| {
+            ServiceError::Api(
+                ErrorCode::NotEnabled,
+                "this node is not a provider; start it with --provider".into(),
+                None,
+            )
+        })
+    }
+
+    fn facts(&self) -> impl Iterator<Item = OfferFacts<'_>> {
+        self.book.iter().map(|o| OfferFacts::new(o.payload(), None))
+    }
+
+    fn offers_page(
+        &self,
+        q: &str,
+        sort: Option<&str>,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<OffersPage, ServiceError> {
+        let query = build_query(q, sort, limit, offset)?;
+        let page = query.page(self.facts());
+        Ok(OffersPage {
+            total: page.total_matched,
+            offset: page.offset,
+            limit: page.limit,
+            offers: page
+                .items
+                .iter()
+                .map(|f| OfferView {
+                    offer: f.offer.clone(),
+                    reliability: f.reliability,
+                })
+                .collect(),
+        })
+    }
+
+    async fn info(&self) -> NodeInfo {
+        let listen = self.net.listen_addrs().await.unwrap_or_default();
+        let peers = self.net.peers().await.map(|p| p.len()).unwrap_or(0);
+        NodeInfo {
+            node_id: self.key.node_id(),
+            network: self.network_name.to_string(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            listen_addrs: listen.iter().map(ToString::to_string).collect(),
+            provider: self.provider.is_some(),
+            wallet_identity: Some(self.wallet_identity.clone()),
+            peers,
+            offers_known: self.book.len(),
+            started_at: self.started_at,
+        }
+    }
+}

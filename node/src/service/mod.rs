@@ -1,0 +1,273 @@
+//! The node service: one task that owns the market (offer book), the provider's desk, the
+//! job records and the store. It judges what the network delivers, answers the API through
+//! bounded commands with oneshot replies, and spawns short tasks for network round trips
+//! (offer sync, negotiation) whose results come back to it as internal messages. Logic
+//! lives in pure modules (`market`, `negotiation`); this task only performs what they decide.
+
+mod commands;
+mod market;
+mod negotiate;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::PeerId;
+use qubix_protocol::api::Event;
+use qubix_protocol::topics::Network;
+use qubix_protocol::{AgreementId, NodeId, UnixMillis};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::gpu::GpuProbe;
+use crate::keys::NodeKey;
+use crate::market::{OfferBook, RateLimiter};
+use crate::negotiation::ProviderDesk;
+use crate::network::{NetworkEvent, NetworkHandle};
+use crate::store::{JobRecord, Store};
+
+pub use commands::{Command, NodeHandle, ServiceError};
+
+/// Capacity of the API command queue.
+const COMMAND_QUEUE: usize = 256;
+/// Capacity of the queue of results from spawned tasks.
+const INTERNAL_QUEUE: usize = 256;
+/// Capacity of the event broadcast (per subscriber lag beyond it is reported).
+pub const EVENT_CAPACITY: usize = 1024;
+/// Most offer-sync pages fetched from one peer per connection.
+const MAX_SYNC_PAGES: u32 = 400;
+
+/// What a provider node publishes.
+pub struct ProviderSetup {
+    /// The GPUs.
+    pub probe: Arc<dyn GpuProbe>,
+    /// Pricing, location and limits.
+    pub config: crate::config::ProviderConfig,
+}
+
+impl std::fmt::Debug for ProviderSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ProviderSetup({} GPUs)", self.probe.devices().len())
+    }
+}
+
+/// Everything the service needs at start.
+#[derive(Debug)]
+pub struct ServiceSetup {
+    /// The node's key.
+    pub key: NodeKey,
+    /// The network.
+    pub network: Network,
+    /// The node database.
+    pub store: Store,
+    /// The wallet identity (pays and is paid).
+    pub wallet_identity: String,
+    /// Provider setup, when this node offers GPUs.
+    pub provider: Option<ProviderSetup>,
+}
+
+/// Results of spawned tasks.
+#[derive(Debug)]
+pub(crate) enum Internal {
+    SyncPage {
+        peer: PeerId,
+        offers: Vec<qubix_protocol::Envelope>,
+        next: Option<(NodeId, qubix_protocol::OfferId)>,
+        page: u32,
+    },
+    Agreed {
+        record: Box<JobRecord>,
+        reply: tokio::sync::oneshot::Sender<Result<qubix_protocol::api::Instance, ServiceError>>,
+    },
+}
+
+pub(crate) struct Service {
+    key: NodeKey,
+    network_name: Network,
+    net: NetworkHandle,
+    store: Store,
+    wallet_identity: String,
+    book: OfferBook,
+    gossip_rate: RateLimiter<PeerId>,
+    provider: Option<market::Provider>,
+    desk: ProviderDesk,
+    jobs: HashMap<AgreementId, JobRecord>,
+    synced: HashSet<PeerId>,
+    events: broadcast::Sender<Event>,
+    internal_tx: mpsc::Sender<Internal>,
+    started_at: UnixMillis,
+}
+
+/// Starts the service task; returns its handle.
+pub fn start(
+    setup: ServiceSetup,
+    net: NetworkHandle,
+    net_events: mpsc::Receiver<NetworkEvent>,
+    shutdown: CancellationToken,
+    crash: CancellationToken,
+) -> Result<(NodeHandle, tokio::task::JoinHandle<()>), ServiceError> {
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_CAPACITY);
+    let jobs: HashMap<_, _> = setup.store.jobs()?.into_iter().collect();
+    let provider = setup
+        .provider
+        .map(|p| market::Provider::new(p, &setup.key, &setup.wallet_identity));
+    let mut desk = ProviderDesk::default();
+    if let Some(p) = &provider {
+        p.fill_desk(&mut desk);
+    }
+    let mut service = Service {
+        key: setup.key.clone(),
+        network_name: setup.network.clone(),
+        net: net.clone(),
+        store: setup.store,
+        wallet_identity: setup.wallet_identity.clone(),
+        book: OfferBook::default(),
+        gossip_rate: RateLimiter::new(50.0, 200.0, 10_000),
+        provider,
+        desk,
+        jobs,
+        synced: HashSet::new(),
+        events: events.clone(),
+        internal_tx,
+        started_at: UnixMillis::now(),
+    };
+    service.restore_reservations();
+    let handle = NodeHandle::new(
+        command_tx,
+        net,
+        events,
+        setup.key.node_id(),
+        setup.network,
+        setup.wallet_identity,
+    );
+    let task = tokio::spawn(async move {
+        service
+            .run(command_rx, net_events, internal_rx, shutdown, crash)
+            .await
+    });
+    Ok((handle, task))
+}
+
+impl Service {
+    async fn run(
+        &mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut net_events: mpsc::Receiver<NetworkEvent>,
+        mut internal: mpsc::Receiver<Internal>,
+        shutdown: CancellationToken,
+        crash: CancellationToken,
+    ) {
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        let mut republish = tokio::time::interval(self.republish_period());
+        info!(node = %self.key.node_id(), network = %self.network_name, "node service started");
+        loop {
+            tokio::select! {
+                biased;
+                () = crash.cancelled() => {
+                    warn!("node killed: offers are not withdrawn and expire on their own");
+                    return;
+                }
+                () = shutdown.cancelled() => break,
+                Some(event) = net_events.recv() => self.on_network_event(event).await,
+                Some(msg) = internal.recv() => self.on_internal(msg).await,
+                Some(command) = commands.recv() => self.on_command(command).await,
+                _ = republish.tick() => self.publish_offers().await,
+                _ = sweep.tick() => self.sweep().await,
+            }
+        }
+        self.withdraw_offers().await;
+        info!("node service stopped");
+    }
+
+    fn republish_period(&self) -> Duration {
+        self.provider
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.republish_period())
+    }
+
+    async fn on_network_event(&mut self, event: NetworkEvent) {
+        match event {
+            NetworkEvent::Gossip {
+                source,
+                propagation_source,
+                message_id,
+                data,
+            } => {
+                self.on_gossip(source, propagation_source, message_id, data)
+                    .await;
+            }
+            NetworkEvent::OfferSync {
+                peer,
+                request,
+                channel,
+            } => {
+                let (offers, next) = self.book.page(request.after, request.limit);
+                let response = qubix_protocol::market::OfferSyncResponse { offers, next };
+                let _ = self.net.respond_sync(channel, response).await;
+                let _ = peer;
+            }
+            NetworkEvent::Negotiate {
+                peer,
+                request,
+                channel,
+            } => self.on_negotiate(peer, request, channel).await,
+            NetworkEvent::Job { channel, .. } => {
+                let reply = qubix_protocol::control::JobReply::Error(
+                    qubix_protocol::control::JobErrorCode::UnknownJob,
+                );
+                let _ = self.net.respond_job(channel, reply).await;
+            }
+            NetworkEvent::PeerConnected(peer) => {
+                self.emit_peer(peer, true);
+                self.start_sync(peer);
+            }
+            NetworkEvent::PeerDisconnected(peer) => {
+                self.synced.remove(&peer);
+                self.emit_peer(peer, false);
+            }
+            NetworkEvent::Listening(_) => {}
+        }
+    }
+
+    fn emit_peer(&self, peer: PeerId, connected: bool) {
+        if let Ok(node_id) = NodeId::from_peer_id(&peer) {
+            let _ = self.events.send(Event::Peer { node_id, connected });
+        }
+    }
+
+    async fn on_internal(&mut self, msg: Internal) {
+        match msg {
+            Internal::SyncPage {
+                peer,
+                offers,
+                next,
+                page,
+            } => self.on_sync_page(peer, offers, next, page),
+            Internal::Agreed { record, reply } => {
+                let result = self.record_agreement(*record);
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    async fn sweep(&mut self) {
+        let now = UnixMillis::now();
+        for (provider, offer_id) in self
+            .book
+            .sweep(now, now.saturating_sub(Duration::from_secs(3600)))
+        {
+            let _ = self.events.send(Event::OfferRemoved { offer_id, provider });
+        }
+        let lapsed = self.desk.sweep(now);
+        if !lapsed.is_empty() {
+            warn!(
+                count = lapsed.len(),
+                "reservations lapsed without countersignature or payment"
+            );
+            self.publish_offers().await;
+        }
+    }
+}

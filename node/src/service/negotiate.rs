@@ -1,0 +1,345 @@
+//! The service's negotiation duties: answering proposals and countersignatures as a
+//! provider, and, as a consumer, running a launch (propose, check terms, countersign,
+//! confirm) in a spawned task whose result comes back as [`Internal::Agreed`].
+
+use libp2p::PeerId;
+use libp2p::request_response::ResponseChannel;
+use qubix_protocol::api::{ErrorCode, Event, Instance, LaunchRequest};
+use qubix_protocol::control::JobState;
+use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse, Rejection};
+use qubix_protocol::offer::Offer;
+use qubix_protocol::{NodeId, Nonce, Qu, UnixMillis};
+use tracing::{info, warn};
+
+use super::{Internal, Service, ServiceError};
+use crate::negotiation::{Hold, Reservation, build_request, check_terms, countersign};
+use crate::network::NetworkHandle;
+use crate::store::{JobRecord, Role};
+
+impl Service {
+    pub(super) async fn on_negotiate(
+        &mut self,
+        peer: PeerId,
+        request: NegotiateRequest,
+        channel: ResponseChannel<NegotiateResponse>,
+    ) {
+        let response = match NodeId::from_peer_id(&peer) {
+            Ok(peer) => self.answer_negotiation(&peer, request).await,
+            Err(_) => NegotiateResponse::Rejected(Rejection {
+                nonce: Nonce::from_bytes([0; 16]),
+                code: qubix_protocol::job::RejectCode::BadSignature,
+            }),
+        };
+        let _ = self.net.respond_negotiate(channel, response).await;
+    }
+
+    async fn answer_negotiation(
+        &mut self,
+        peer: &NodeId,
+        request: NegotiateRequest,
+    ) -> NegotiateResponse {
+        let now = UnixMillis::now();
+        if self.provider.is_none() {
+            return reject(
+                Nonce::from_bytes([0; 16]),
+                qubix_protocol::job::RejectCode::UnknownOffer,
+            );
+        }
+        match request {
+            NegotiateRequest::Propose(envelope) => {
+                let nonce = envelope
+                    .open::<qubix_protocol::job::JobRequest>()
+                    .map(|r| r.payload().nonce)
+                    .unwrap_or(Nonce::from_bytes([0; 16]));
+                match self
+                    .desk
+                    .admit(self.key.signing_key(), &envelope, peer, now)
+                {
+                    Ok(terms) => {
+                        info!(consumer = %peer, agreement = %terms.payload().agreement_id, "terms offered");
+                        self.publish_offers().await;
+                        NegotiateResponse::Terms(terms.envelope().clone())
+                    }
+                    Err(code) => {
+                        info!(consumer = %peer, ?code, "request refused");
+                        reject(nonce, code)
+                    }
+                }
+            }
+            NegotiateRequest::Countersign(agreement) => {
+                match self.desk.confirm(&agreement, peer, now) {
+                    Ok(terms) => {
+                        let id = terms.payload().agreement_id;
+                        match self.provider_record(agreement) {
+                            Ok(()) => NegotiateResponse::Confirmed(id),
+                            Err(e) => {
+                                warn!(error = %e, "cannot persist agreement");
+                                reject(
+                                    Nonce::from_bytes([0; 16]),
+                                    qubix_protocol::job::RejectCode::Unavailable,
+                                )
+                            }
+                        }
+                    }
+                    Err(code) => reject(Nonce::from_bytes([0; 16]), code),
+                }
+            }
+        }
+    }
+
+    fn provider_record(&mut self, agreement: Agreement) -> Result<(), ServiceError> {
+        let terms = agreement
+            .verify()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let t = terms.payload();
+        if self.jobs.contains_key(&t.agreement_id) {
+            return Ok(());
+        }
+        let request = t
+            .open_request()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let reservation = self.desk.reservations().get(&t.agreement_id).cloned();
+        let now = UnixMillis::now();
+        let record = JobRecord {
+            offer_id: request.payload().offer_id,
+            gpu_model: self.gpu_model_of(&request.payload().offer_id),
+            simulated: self
+                .book
+                .get(&request.payload().offer_id)
+                .is_some_and(|o| o.payload().simulated),
+            gpu_uuids: reservation.map(|r| r.gpus).unwrap_or_default(),
+            role: Role::Provider,
+            state: JobState::Negotiated,
+            since: now,
+            created_at: now,
+            started_at: None,
+            exit_code: None,
+            reason: None,
+            paid: Qu::ZERO,
+            spent: Qu::ZERO,
+            ports: Vec::new(),
+            agreement,
+        };
+        self.store.put_job(&t.agreement_id, &record)?;
+        self.jobs.insert(t.agreement_id, record);
+        Ok(())
+    }
+
+    fn gpu_model_of(&self, offer: &qubix_protocol::OfferId) -> String {
+        self.book
+            .get(offer)
+            .map(|o| o.payload().gpu.model.clone())
+            .unwrap_or_default()
+    }
+
+    /// Re-reserves capacity for provider jobs that are still live after a restart.
+    pub(super) fn restore_reservations(&mut self) {
+        for (id, job) in &self.jobs {
+            if job.role != Role::Provider || job.state.is_final() {
+                continue;
+            }
+            let Ok(terms) = job.terms() else { continue };
+            let t = terms.payload();
+            let Ok(request) = t.open_request() else {
+                continue;
+            };
+            let r = request.payload();
+            let hold = if job.state == JobState::Negotiated {
+                Hold::Agreed(t.fund_by)
+            } else {
+                Hold::Active
+            };
+            let reservation = Reservation {
+                offer_id: r.offer_id,
+                consumer: t.consumer,
+                gpus: job.gpu_uuids.clone(),
+                cpu_cores: r.cpu_cores,
+                ram_mib: r.ram_mib,
+                disk_gib: r.disk_gib,
+                hold,
+            };
+            self.desk.restore(*id, reservation);
+        }
+    }
+
+    /// Starts a launch: resolves the offer, signs the request, negotiates in a task.
+    pub(super) fn launch(
+        &mut self,
+        launch: LaunchRequest,
+        reply: tokio::sync::oneshot::Sender<Result<Instance, ServiceError>>,
+    ) {
+        let offer = match self.resolve_offer(&launch) {
+            Ok(offer) => offer,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let now = UnixMillis::now();
+        let request = match build_request(
+            self.key.signing_key(),
+            &offer,
+            &launch,
+            &self.wallet_identity,
+            now,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = reply.send(Err(ServiceError::Internal(e.to_string())));
+                return;
+            }
+        };
+        if let Err(e) = request.payload().validate(now) {
+            let _ = reply.send(Err(ServiceError::Api(
+                ErrorCode::InvalidValue,
+                e.to_string(),
+                Some(e.field),
+            )));
+            return;
+        }
+        let net = self.net.clone();
+        let key = self.key.clone();
+        let tx = self.internal_tx.clone();
+        tokio::spawn(async move {
+            match negotiate(&net, &key, request, &offer).await {
+                Ok(record) => {
+                    let _ = tx
+                        .send(Internal::Agreed {
+                            record: Box::new(record),
+                            reply,
+                        })
+                        .await;
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        });
+    }
+
+    fn resolve_offer(&self, launch: &LaunchRequest) -> Result<Offer, ServiceError> {
+        if launch.gpus == 0 {
+            return Err(ServiceError::Api(
+                ErrorCode::InvalidValue,
+                "gpus must be at least 1".into(),
+                Some("gpus".into()),
+            ));
+        }
+        if let Some(id) = launch.offer_id {
+            let offer = self.book.get(&id).ok_or_else(|| {
+                ServiceError::Api(
+                    ErrorCode::NotFound,
+                    format!("no offer {id} in the market; it may have expired or been rented"),
+                    Some("offer_id".into()),
+                )
+            })?;
+            return Ok(offer.payload().clone());
+        }
+        let q = launch.query.clone().unwrap_or_default();
+        let query = qubix_protocol::query::Query::parse(&format!("{q} num_gpus>={}", launch.gpus))
+            .map_err(|e| {
+                ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("query".into()))
+            })?;
+        let page = query.page(
+            self.book
+                .iter()
+                .map(|o| qubix_protocol::query::OfferFacts::new(o.payload(), None)),
+        );
+        page.items.first().map(|f| f.offer.clone()).ok_or_else(|| {
+            let explanation = qubix_protocol::query::explain(
+                &query,
+                self.book
+                    .iter()
+                    .map(|o| qubix_protocol::query::OfferFacts::new(o.payload(), None)),
+            );
+            ServiceError::Api(
+                ErrorCode::NoMatch,
+                explanation.summary(),
+                Some("query".into()),
+            )
+        })
+    }
+
+    pub(super) fn record_agreement(&mut self, record: JobRecord) -> Result<Instance, ServiceError> {
+        let id = record.id()?;
+        self.store.put_job(&id, &record)?;
+        let instance = super::commands::instance_of(&id, &record)?;
+        self.jobs.insert(id, record);
+        let _ = self.events.send(Event::InstanceState {
+            id,
+            state: JobState::Negotiated,
+        });
+        Ok(instance)
+    }
+}
+
+fn reject(nonce: Nonce, code: qubix_protocol::job::RejectCode) -> NegotiateResponse {
+    NegotiateResponse::Rejected(Rejection { nonce, code })
+}
+
+/// The consumer's negotiation round trips.
+async fn negotiate(
+    net: &NetworkHandle,
+    key: &crate::keys::NodeKey,
+    request: qubix_protocol::Signed<qubix_protocol::job::JobRequest>,
+    offer: &Offer,
+) -> Result<JobRecord, ServiceError> {
+    let peer = offer.provider.to_peer_id();
+    let refused = |code: qubix_protocol::job::RejectCode| {
+        ServiceError::Api(ErrorCode::ProviderRefused, code.explain().into(), None)
+    };
+    let unreachable = |e: crate::network::NetworkError| {
+        ServiceError::Api(
+            ErrorCode::Unavailable,
+            format!("provider unreachable: {e}"),
+            None,
+        )
+    };
+    let answer = net
+        .negotiate(peer, NegotiateRequest::Propose(request.envelope().clone()))
+        .await
+        .map_err(unreachable)?;
+    let terms = match answer {
+        NegotiateResponse::Terms(envelope) => check_terms(&envelope, &request)
+            .map_err(|e| ServiceError::Api(ErrorCode::ProviderRefused, e.to_string(), None))?,
+        NegotiateResponse::Rejected(r) => return Err(refused(r.code)),
+        NegotiateResponse::Confirmed(_) => {
+            return Err(ServiceError::Internal(
+                "provider confirmed before terms".into(),
+            ));
+        }
+    };
+    let agreement = countersign(&terms, key.signing_key())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    match net
+        .negotiate(peer, NegotiateRequest::Countersign(agreement.clone()))
+        .await
+        .map_err(unreachable)?
+    {
+        NegotiateResponse::Confirmed(id) if id == terms.payload().agreement_id => {}
+        NegotiateResponse::Rejected(r) => return Err(refused(r.code)),
+        _ => {
+            return Err(ServiceError::Internal(
+                "provider answered the countersignature oddly".into(),
+            ));
+        }
+    }
+    let now = UnixMillis::now();
+    Ok(JobRecord {
+        agreement,
+        role: Role::Consumer,
+        offer_id: offer.offer_id,
+        gpu_model: offer.gpu.model.clone(),
+        simulated: offer.simulated,
+        gpu_uuids: Vec::new(),
+        state: JobState::Negotiated,
+        since: now,
+        created_at: now,
+        started_at: None,
+        exit_code: None,
+        reason: None,
+        paid: Qu::ZERO,
+        spent: Qu::ZERO,
+        ports: Vec::new(),
+    })
+}

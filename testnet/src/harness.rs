@@ -1,0 +1,371 @@
+//! The [`Testnet`] builder: real `qubix` nodes on loopback TCP in their own data dirs, in one
+//! process, with helpers to add, kill and restart nodes and to wait for conditions with a
+//! timeout that names what did not happen.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use qubix_node::config::{NodeConfig, ProviderConfig};
+use qubix_node::keys::NodeKey;
+use qubix_node::network::NetworkSettings;
+use qubix_node::node::RunningNode;
+use qubix_node::service::NodeHandle;
+use qubix_protocol::topics::Network;
+use tokio_util::sync::CancellationToken;
+
+/// Why the testnet failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TestnetError {
+    /// A node did not start.
+    #[error("node {name}: {message}")]
+    Node {
+        /// The node.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// A condition did not hold in time.
+    #[error("timed out after {0:?} waiting for: {1}")]
+    Timeout(Duration, String),
+    /// Filesystem trouble.
+    #[error("testnet data dir: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What kind of node to start.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// A name for logs and errors.
+    pub name: String,
+    /// Simulated GPUs (`MODEL:VRAM_GIB:COUNT`), making it a provider.
+    pub simulate_gpu: Option<String>,
+    /// Price per GPU-hour.
+    pub price: u64,
+    /// Country code.
+    pub country: String,
+    /// Qubic identity it is paid at.
+    pub wallet_identity: String,
+}
+
+impl NodeSpec {
+    /// A consumer node.
+    pub fn consumer(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            simulate_gpu: None,
+            price: 1_000,
+            country: "DE".into(),
+            wallet_identity: DEFAULT_IDENTITY.into(),
+        }
+    }
+
+    /// A provider with simulated GPUs.
+    pub fn provider(name: &str, gpus: &str, price: u64, country: &str) -> Self {
+        Self {
+            name: name.into(),
+            simulate_gpu: Some(gpus.into()),
+            price,
+            country: country.into(),
+            wallet_identity: DEFAULT_IDENTITY.into(),
+        }
+    }
+}
+
+/// A valid Qubic identity used when a spec names none.
+pub const DEFAULT_IDENTITY: &str = "LSGSCFHDOAHHLBDMLYZRFKVSFRQBBUZNGANESCIZCETYXKCDHLJHEMOFXCWB";
+
+/// One node of the testnet.
+#[derive(Debug)]
+pub struct TestNode {
+    /// Its spec.
+    pub spec: NodeSpec,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    /// Its address with `/p2p/<id>`.
+    pub addr: Multiaddr,
+    running: Option<RunningNode>,
+}
+
+impl TestNode {
+    /// The node's handle; panics if the node is stopped (a test bug).
+    pub fn handle(&self) -> &NodeHandle {
+        match &self.running {
+            Some(r) => &r.handle,
+            None => panic!("node {} is stopped", self.spec.name),
+        }
+    }
+
+    /// Whether it runs.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+}
+
+/// A network of nodes on loopback.
+#[derive(Debug)]
+pub struct Testnet {
+    /// The nodes, in start order.
+    pub nodes: Vec<TestNode>,
+    dir: tempfile::TempDir,
+    network: String,
+    heartbeat: Duration,
+    offer_ttl_secs: u64,
+}
+
+/// A misbehaving participant for tests: a bare network layer that publishes crafted bytes.
+#[derive(Debug)]
+pub struct Rogue {
+    /// Its key (the key its gossip is signed with).
+    pub key: NodeKey,
+    /// Its network handle.
+    pub net: qubix_node::network::NetworkHandle,
+    _events: tokio::sync::mpsc::Receiver<qubix_node::network::NetworkEvent>,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Testnet {
+    /// An empty testnet on network `name` (fast gossip heartbeat for tests).
+    pub fn new(name: &str) -> Result<Self, TestnetError> {
+        Ok(Self {
+            nodes: Vec::new(),
+            dir: tempfile::tempdir()?,
+            network: name.into(),
+            heartbeat: Duration::from_millis(200),
+            offer_ttl_secs: 120,
+        })
+    }
+
+    fn config(
+        &self,
+        spec: &NodeSpec,
+        data_dir: PathBuf,
+        port: u16,
+        bootstrap: Vec<String>,
+    ) -> NodeConfig {
+        NodeConfig {
+            data_dir,
+            network: self.network.clone(),
+            listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+            bootstrap,
+            mdns: false,
+            gateway: None,
+            qubic_rpc: "http://127.0.0.1:9".into(),
+            provider: ProviderConfig {
+                enabled: spec.simulate_gpu.is_some(),
+                simulate_gpu: spec.simulate_gpu.clone(),
+                default_price: spec.price,
+                country: spec.country.clone(),
+                offer_ttl_secs: self.offer_ttl_secs,
+                ..ProviderConfig::default()
+            },
+        }
+    }
+
+    /// Bootstrap addresses for a new node: the first node and the previous one.
+    fn bootstrap(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .take(1)
+            .map(|n| n.addr.to_string())
+            .collect();
+        if let Some(last) = self.nodes.iter().rev().find(|n| n.is_running()) {
+            let a = last.addr.to_string();
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    async fn launch(
+        &self,
+        spec: &NodeSpec,
+        data_dir: PathBuf,
+        port: u16,
+        bootstrap: Vec<String>,
+    ) -> Result<(RunningNode, Multiaddr), TestnetError> {
+        let err = |message: String| TestnetError::Node {
+            name: spec.name.clone(),
+            message,
+        };
+        let valid = self
+            .config(spec, data_dir, port, bootstrap)
+            .validate()
+            .map_err(|e| err(e.to_string()))?;
+        let mut settings = NetworkSettings::new(valid.network.clone());
+        settings.heartbeat = self.heartbeat;
+        settings.mdns = false;
+        let node = RunningNode::start(valid, spec.wallet_identity.clone(), Some(settings))
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let handle = node.handle.clone();
+        let addr = wait_until(
+            Duration::from_secs(10),
+            &format!("{} to listen", spec.name),
+            || {
+                let handle = handle.clone();
+                async move {
+                    handle
+                        .net()
+                        .listen_addrs()
+                        .await
+                        .ok()
+                        .and_then(|a| a.into_iter().next())
+                }
+            },
+        )
+        .await?;
+        let addr = addr.with(Protocol::P2p(handle.net().local_peer_id()));
+        Ok((node, addr))
+    }
+
+    /// Starts a node and connects it to the network; returns its index.
+    pub async fn add(&mut self, spec: NodeSpec) -> Result<usize, TestnetError> {
+        let data_dir = self
+            .dir
+            .path()
+            .join(format!("{}-{}", self.nodes.len(), spec.name));
+        let (running, addr) = self
+            .launch(&spec, data_dir.clone(), 0, self.bootstrap())
+            .await?;
+        self.nodes.push(TestNode {
+            spec,
+            data_dir,
+            addr,
+            running: Some(running),
+        });
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Stops node `i` cleanly (offers withdrawn, state flushed).
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].running.take() {
+            node.shutdown().await;
+        }
+    }
+
+    /// Kills node `i` abruptly: no withdrawal, no goodbye.
+    pub async fn kill(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].running.take() {
+            node.kill().await;
+        }
+    }
+
+    /// Starts a rogue participant: a bare network layer with its own key, connected to the
+    /// first node, that can publish whatever bytes a test crafts.
+    pub async fn add_rogue(&self, seed: u8) -> Result<Rogue, TestnetError> {
+        let err = |message: String| TestnetError::Node {
+            name: "rogue".into(),
+            message,
+        };
+        let key = NodeKey::from_secret([seed; 32]);
+        let network = Network::new(&self.network).map_err(|e| err(e.to_string()))?;
+        let mut settings = NetworkSettings::new(network);
+        settings.heartbeat = self.heartbeat;
+        settings.mdns = false;
+        let listen = vec![
+            "/ip4/127.0.0.1/tcp/0"
+                .parse()
+                .map_err(|e: libp2p::multiaddr::Error| err(e.to_string()))?,
+        ];
+        let bootstrap: Vec<Multiaddr> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_running())
+            .take(3)
+            .map(|n| n.addr.clone())
+            .collect();
+        let shutdown = CancellationToken::new();
+        let (net, events) = qubix_node::network::start(
+            key.libp2p_keypair(),
+            settings,
+            listen,
+            bootstrap,
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|e| err(e.to_string()))?;
+        Ok(Rogue {
+            key,
+            net,
+            _events: events,
+            shutdown,
+        })
+    }
+
+    /// Sets the TTL of offers of the next providers added (seconds).
+    pub fn set_offer_ttl(&mut self, secs: u64) {
+        self.offer_ttl_secs = secs;
+    }
+
+    /// Restarts node `i` on the same data dir and port.
+    pub async fn restart(&mut self, i: usize) -> Result<(), TestnetError> {
+        self.stop(i).await;
+        let port = self.nodes[i]
+            .addr
+            .iter()
+            .find_map(|p| {
+                if let Protocol::Tcp(port) = p {
+                    Some(port)
+                } else {
+                    None
+                }
+            })
+            .unwrap_or(0);
+        let bootstrap: Vec<String> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, n)| *j != i && n.is_running())
+            .take(2)
+            .map(|(_, n)| n.addr.to_string())
+            .collect();
+        let spec = self.nodes[i].spec.clone();
+        let (running, addr) = self
+            .launch(&spec, self.nodes[i].data_dir.clone(), port, bootstrap)
+            .await?;
+        self.nodes[i].running = Some(running);
+        self.nodes[i].addr = addr;
+        Ok(())
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i).await;
+        }
+    }
+}
+
+/// Polls `probe` until it yields `Some`, or fails after `timeout` naming `what`.
+pub async fn wait_until<T, F, Fut>(
+    timeout: Duration,
+    what: &str,
+    mut probe: F,
+) -> Result<T, TestnetError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TestnetError::Timeout(timeout, what.into()));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
