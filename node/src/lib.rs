@@ -6,5 +6,7 @@ pub mod market;
 pub mod negotiation;
 pub mod network;
 pub mod node;
+pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod wallet;

@@ -1,2 +1,124 @@
-//! The `qubix` binary.
-fn main() {}
+//! The `qubix` binary: `qubix node` runs a node. Configuration layers: TOML file (`--config`)
+//! < `QUBIX_*` environment variables < flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use qubix_node::config::{NodeConfig, Overrides};
+use qubix_node::node::RunningNode;
+use tracing::{error, info};
+
+#[derive(Parser, Debug)]
+#[command(name = "qubix", version, about = "Qubix: a peer-to-peer GPU compute market paid in QU")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a node (consumer, and provider with --provider).
+    Node(NodeArgs),
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "QUBIX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (keys, databases, API token).
+    #[arg(long, env = "QUBIX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Network: mainnet, testnet or a custom name.
+    #[arg(long, env = "QUBIX_NETWORK")]
+    network: Option<String>,
+    /// Listen multiaddr (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+    #[arg(long, env = "QUBIX_LISTEN", value_delimiter = ',')]
+    listen: Option<Vec<String>>,
+    /// Bootstrap peer multiaddr with /p2p/<id> (repeatable).
+    #[arg(long, env = "QUBIX_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Option<Vec<String>>,
+    /// Do not look for LAN peers by mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Serve the API and web console on this address, e.g. 127.0.0.1:8080.
+    #[arg(long, env = "QUBIX_GATEWAY")]
+    gateway: Option<SocketAddr>,
+    /// Qubic RPC base URL.
+    #[arg(long, env = "QUBIX_QUBIC_RPC")]
+    qubic_rpc: Option<String>,
+    /// Offer this machine's GPUs.
+    #[arg(long, env = "QUBIX_PROVIDER")]
+    provider: bool,
+    /// Simulated GPUs for testnets, e.g. "RTX 4090:24:2" (implies --provider).
+    #[arg(long, env = "QUBIX_SIMULATE_GPU")]
+    simulate_gpu: Option<String>,
+    /// Price in QU per GPU-hour.
+    #[arg(long, env = "QUBIX_PRICE")]
+    price: Option<u64>,
+    /// ISO country code of this machine.
+    #[arg(long, env = "QUBIX_COUNTRY")]
+    country: Option<String>,
+}
+
+impl NodeArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            network: self.network.clone(),
+            listen: self.listen.clone(),
+            bootstrap: self.bootstrap.clone(),
+            mdns: self.no_mdns.then_some(false),
+            gateway: self.gateway,
+            qubic_rpc: self.qubic_rpc.clone(),
+            provider: self.provider.then_some(true),
+            simulate_gpu: self.simulate_gpu.clone(),
+            price: self.price,
+            country: self.country.clone(),
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_kad=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    let base = match &args.config {
+        Some(path) => NodeConfig::from_file(path)?,
+        None => NodeConfig::default(),
+    };
+    let config = base.overlay(args.overrides()).validate()?;
+    let wallet = qubix_node::wallet::load_identity(&config.config.data_dir, std::env::var("QUBIX_WALLET_SEED").ok())?;
+    let node = RunningNode::start(config, wallet.clone(), None).await?;
+    let info = node.handle.info().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    info!(node = %info.node_id, network = %info.network, wallet = %wallet, "node running; Ctrl-C stops it");
+    if let Some(note) = &node.gpu_note {
+        info!(reason = %note, "no GPU offered");
+    }
+    tokio::signal::ctrl_c().await?;
+    info!("shutting down: withdrawing offers and saving state");
+    node.shutdown().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Node(args) => run_node(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
