@@ -113,6 +113,7 @@ pub struct Testnet {
     network: String,
     heartbeat: Duration,
     offer_ttl_secs: u64,
+    extra_bootstrap: Vec<String>,
 }
 
 /// A misbehaving participant for tests: a bare network layer that publishes crafted bytes.
@@ -141,6 +142,7 @@ impl Testnet {
             network: name.into(),
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
+            extra_bootstrap: Vec::new(),
         })
     }
 
@@ -170,15 +172,15 @@ impl Testnet {
         }
     }
 
+    /// Peers outside the testnet that every new node dials too (e.g. a benchmark's seeder).
+    pub fn set_bootstrap(&mut self, addrs: Vec<String>) {
+        self.extra_bootstrap = addrs;
+    }
+
     /// Bootstrap addresses for a new node: the first node and the previous one.
     fn bootstrap(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_running())
-            .take(1)
-            .map(|n| n.addr.to_string())
-            .collect();
+        let mut out: Vec<String> = self.extra_bootstrap.clone();
+        out.extend(self.nodes.iter().filter(|n| n.is_running()).take(1).map(|n| n.addr.to_string()));
         if let Some(last) = self.nodes.iter().rev().find(|n| n.is_running()) {
             let a = last.addr.to_string();
             if !out.contains(&a) {
