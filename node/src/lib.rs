@@ -1,6 +1,7 @@
 //! The Qubix node.
 pub mod config;
 pub mod gpu;
+pub mod jobs;
 pub mod keys;
 pub mod market;
 pub mod negotiation;

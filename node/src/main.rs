@@ -11,7 +11,11 @@ use qubix_node::node::RunningNode;
 use tracing::{error, info};
 
 #[derive(Parser, Debug)]
-#[command(name = "qubix", version, about = "Qubix: a peer-to-peer GPU compute market paid in QU")]
+#[command(
+    name = "qubix",
+    version,
+    about = "Qubix: a peer-to-peer GPU compute market paid in QU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -82,9 +86,13 @@ impl NodeArgs {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_kad=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,libp2p_gossipsub=warn,libp2p_kad=warn")
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
@@ -93,9 +101,16 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         None => NodeConfig::default(),
     };
     let config = base.overlay(args.overrides()).validate()?;
-    let wallet = qubix_node::wallet::load_identity(&config.config.data_dir, std::env::var("QUBIX_WALLET_SEED").ok())?;
+    let wallet = qubix_node::wallet::load_identity(
+        &config.config.data_dir,
+        std::env::var("QUBIX_WALLET_SEED").ok(),
+    )?;
     let node = RunningNode::start(config, wallet.clone(), None).await?;
-    let info = node.handle.info().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let info = node
+        .handle
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     info!(node = %info.node_id, network = %info.network, wallet = %wallet, "node running; Ctrl-C stops it");
     if let Some(note) = &node.gpu_note {
         info!(reason = %note, "no GPU offered");

@@ -38,20 +38,38 @@ pub fn load_identity(dir: &Path, env_seed: Option<String>) -> Result<String, Wal
 /// Loads (or creates) the wallet's key pair.
 pub fn load(dir: &Path, env_seed: Option<String>) -> Result<KeyPair, WalletError> {
     if let Some(text) = env_seed {
-        let seed = Seed::new(text.trim()).map_err(|source| WalletError::Seed { origin: "QUBIX_WALLET_SEED", source })?;
+        let seed = Seed::new(text.trim()).map_err(|source| WalletError::Seed {
+            origin: "QUBIX_WALLET_SEED",
+            source,
+        })?;
         return Ok(KeyPair::from_seed(&seed));
     }
     let path = dir.join("wallet.seed");
-    let io = |source| WalletError::Io { path: path.display().to_string(), source };
+    let io = |source| WalletError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     if path.exists() {
         let text = zeroize::Zeroizing::new(fs::read_to_string(&path).map_err(io)?);
-        let seed = Seed::new(text.trim()).map_err(|source| WalletError::Seed { origin: "wallet.seed", source })?;
+        let seed = Seed::new(text.trim()).map_err(|source| WalletError::Seed {
+            origin: "wallet.seed",
+            source,
+        })?;
         return Ok(KeyPair::from_seed(&seed));
     }
     fs::create_dir_all(dir).map_err(io)?;
-    let (seed, pair) = KeyPair::generate().map_err(|source| WalletError::Seed { origin: "generated", source })?;
-    let mut file = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
-    file.write_all(seed.expose_secret().as_bytes()).map_err(io)?;
+    let (seed, pair) = KeyPair::generate().map_err(|source| WalletError::Seed {
+        origin: "generated",
+        source,
+    })?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    file.write_all(seed.expose_secret().as_bytes())
+        .map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(pair)
 }
@@ -67,8 +85,13 @@ mod tests {
         assert_eq!(a, load_identity(dir.path(), None).unwrap());
         assert_eq!(a.len(), 60);
         let env = load_identity(dir.path(), Some("a".repeat(55))).unwrap();
-        assert_eq!(env, "BZBQFLLBNCXEMGLOBHUVFTLUPLVCPQUASSILFABOFFBCADQSSUPNWLZBQEXK");
-        let err = load_identity(dir.path(), Some("short".into())).unwrap_err().to_string();
+        assert_eq!(
+            env,
+            "BZBQFLLBNCXEMGLOBHUVFTLUPLVCPQUASSILFABOFFBCADQSSUPNWLZBQEXK"
+        );
+        let err = load_identity(dir.path(), Some("short".into()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("55"), "{err}");
     }
 }

@@ -1,0 +1,338 @@
+//! The provider's job lifecycle as a pure state machine: the job, an input and `now` in; the
+//! new state and the effects to perform out. Billing is part of it: billable time accrues in
+//! `Pulling` and `Running`; the provider never works more than one paid window ahead of
+//! payment: when billable time reaches what was paid, the job stops (data kept) after the
+//! grace period, and is terminated after the longer one.
+//!
+//! `Negotiated → Funded → Pulling → Running ⇄ Stopped → Terminated | Completed | Failed`.
+
+use std::time::Duration;
+
+use qubix_protocol::control::{EndReason, JobAction, JobErrorCode, JobState};
+use qubix_protocol::job::PaymentTerms;
+use qubix_protocol::{Qu, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+/// Money and time of one job, as the provider keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Meter {
+    /// Price per GPU-hour.
+    pub price: Qu,
+    /// GPUs rented.
+    pub gpus: u32,
+    /// Rental length in seconds.
+    pub duration_secs: u64,
+    /// Payment terms.
+    pub terms: PaymentTerms,
+    /// Confirmed payments, in total.
+    pub paid: Qu,
+    /// Billable milliseconds so far.
+    pub billable_millis: u64,
+    /// Until when billable time has been counted.
+    pub accrued_until: Option<UnixMillis>,
+    /// When paid time ran out (unpaid since), if it has.
+    pub unpaid_since: Option<UnixMillis>,
+    /// When the job was stopped, if it is.
+    pub stopped_at: Option<UnixMillis>,
+}
+
+impl Meter {
+    /// A meter for an agreement.
+    pub fn new(price: Qu, gpus: u32, duration_secs: u64, terms: PaymentTerms) -> Self {
+        Self {
+            price,
+            gpus,
+            duration_secs,
+            terms,
+            paid: Qu::ZERO,
+            billable_millis: 0,
+            accrued_until: None,
+            unpaid_since: None,
+            stopped_at: None,
+        }
+    }
+
+    /// What the billable time so far costs.
+    pub fn due(&self) -> Qu {
+        self.price
+            .cost_for(self.gpus, self.billable_millis)
+            .unwrap_or(Qu(u64::MAX))
+    }
+
+    /// Milliseconds the payments so far cover.
+    pub fn paid_millis(&self) -> u64 {
+        let per_hour = u128::from(self.price.0) * u128::from(self.gpus);
+        if per_hour == 0 {
+            return u64::MAX;
+        }
+        u64::try_from(u128::from(self.paid.0) * 3_600_000 / per_hour).unwrap_or(u64::MAX)
+    }
+
+    /// The unused part of what was paid: refunded when the job ends early.
+    pub fn refund(&self) -> Qu {
+        self.paid.saturating_sub(self.due())
+    }
+
+    fn rental_millis(&self) -> u64 {
+        self.duration_secs.saturating_mul(1000)
+    }
+}
+
+/// A provider's job: state and meter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Lifecycle state.
+    pub state: JobState,
+    /// When the state last changed.
+    pub since: UnixMillis,
+    /// Why it ended.
+    pub reason: Option<EndReason>,
+    /// Exit code when it exited.
+    pub exit_code: Option<i64>,
+    /// Money and time.
+    pub meter: Meter,
+}
+
+/// What happened to a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A payment was confirmed on chain.
+    Paid(Qu),
+    /// The image is present.
+    Pulled,
+    /// The image could not be pulled.
+    PullFailed,
+    /// The container runs.
+    Started,
+    /// The container could not be created or started.
+    StartFailed,
+    /// The container exited.
+    Exited {
+        /// Exit code.
+        code: i64,
+        /// Killed for memory.
+        oom: bool,
+    },
+    /// The container vanished outside our control.
+    Lost,
+    /// The consumer asked for something.
+    Control(JobAction),
+    /// Time passed.
+    Tick,
+}
+
+/// What the node must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Pull the image, then report `Pulled` or `PullFailed`.
+    Pull,
+    /// Create and start the container, then report `Started` or `StartFailed`.
+    Run,
+    /// Stop the container, keeping its data.
+    Stop,
+    /// Start the stopped container.
+    Resume,
+    /// Restart the container.
+    Restart,
+    /// Remove the container and its workspace.
+    Remove,
+    /// Free the GPUs and republish offers.
+    Release,
+    /// Send this refund to the consumer.
+    Refund(Qu),
+}
+
+impl Job {
+    /// A job whose agreement was just countersigned.
+    pub fn new(meter: Meter, now: UnixMillis) -> Self {
+        Self {
+            state: JobState::Negotiated,
+            since: now,
+            reason: None,
+            exit_code: None,
+            meter,
+        }
+    }
+
+    fn to(&mut self, state: JobState, now: UnixMillis) {
+        self.state = state;
+        self.since = now;
+    }
+
+    /// Adds billable time up to `now`.
+    fn accrue(&mut self, now: UnixMillis) {
+        if self.state.is_billable() {
+            if let Some(from) = self.meter.accrued_until {
+                let add = now.since(from).as_millis();
+                let total = u128::from(self.meter.billable_millis) + add;
+                self.meter.billable_millis = u64::try_from(total)
+                    .unwrap_or(u64::MAX)
+                    .min(self.meter.rental_millis());
+            }
+        }
+        self.meter.accrued_until = Some(now);
+    }
+
+    fn end(
+        &mut self,
+        state: JobState,
+        reason: Option<EndReason>,
+        now: UnixMillis,
+        container: bool,
+    ) -> Vec<Effect> {
+        self.to(state, now);
+        self.reason = reason;
+        let mut effects = Vec::new();
+        if container {
+            effects.push(Effect::Remove);
+        }
+        effects.push(Effect::Release);
+        let refund = self.meter.refund();
+        if refund > Qu::ZERO {
+            effects.push(Effect::Refund(refund));
+        }
+        effects
+    }
+
+    /// Applies an input at `now`.
+    pub fn step(&mut self, input: Input, now: UnixMillis) -> Result<Vec<Effect>, JobErrorCode> {
+        self.accrue(now);
+        if self.state.is_final() {
+            return match input {
+                Input::Control(JobAction::Status | JobAction::Heartbeat)
+                | Input::Tick
+                | Input::Paid(_) => Ok(vec![]),
+                _ => Err(JobErrorCode::WrongState),
+            };
+        }
+        match input {
+            Input::Paid(amount) => Ok(self.on_paid(amount, now)),
+            Input::Pulled if self.state == JobState::Pulling => Ok(vec![Effect::Run]),
+            Input::PullFailed => Ok(self.end(
+                JobState::Failed,
+                Some(EndReason::ImagePullFailed),
+                now,
+                false,
+            )),
+            Input::Started => {
+                if self.state == JobState::Pulling || self.state == JobState::Stopped {
+                    self.to(JobState::Running, now);
+                }
+                Ok(vec![])
+            }
+            Input::StartFailed => {
+                Ok(self.end(JobState::Failed, Some(EndReason::StartFailed), now, true))
+            }
+            Input::Exited { code, oom } => Ok(self.on_exit(code, oom, now)),
+            Input::Lost => {
+                Ok(self.end(JobState::Failed, Some(EndReason::ContainerLost), now, false))
+            }
+            Input::Control(action) => self.on_control(action, now),
+            Input::Tick => Ok(self.on_tick(now)),
+            Input::Pulled => Ok(vec![]),
+        }
+    }
+
+    fn on_paid(&mut self, amount: Qu, now: UnixMillis) -> Vec<Effect> {
+        self.meter.paid = self.meter.paid.checked_add(amount).unwrap_or(Qu(u64::MAX));
+        if self.meter.paid_millis() > self.meter.billable_millis {
+            self.meter.unpaid_since = None;
+        }
+        match self.state {
+            JobState::Negotiated => {
+                self.to(JobState::Pulling, now);
+                vec![Effect::Pull]
+            }
+            JobState::Stopped if self.reason == Some(EndReason::Unpaid) => {
+                self.reason = None;
+                self.meter.stopped_at = None;
+                vec![Effect::Resume]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_exit(&mut self, code: i64, oom: bool, now: UnixMillis) -> Vec<Effect> {
+        self.exit_code = Some(code);
+        match (self.state, code, oom) {
+            // A stop we asked for exits the process; the job is stopped, not over.
+            (JobState::Stopped, _, _) => vec![],
+            (_, _, true) => self.end(JobState::Failed, Some(EndReason::OutOfMemory), now, false),
+            (_, 0, _) => self.end(JobState::Completed, None, now, false),
+            _ => self.end(JobState::Failed, Some(EndReason::NonZeroExit), now, false),
+        }
+    }
+
+    fn on_control(
+        &mut self,
+        action: JobAction,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, JobErrorCode> {
+        match (action, self.state) {
+            (JobAction::Status | JobAction::Heartbeat, _) => Ok(vec![]),
+            (JobAction::Terminate, s) => {
+                let had_container =
+                    matches!(s, JobState::Running | JobState::Stopped | JobState::Pulling);
+                Ok(self.end(
+                    JobState::Terminated,
+                    Some(EndReason::ConsumerTerminated),
+                    now,
+                    had_container,
+                ))
+            }
+            (JobAction::Stop, JobState::Running) => {
+                self.to(JobState::Stopped, now);
+                self.meter.stopped_at = Some(now);
+                Ok(vec![Effect::Stop])
+            }
+            (JobAction::Start, JobState::Stopped)
+                if self.meter.paid_millis() > self.meter.billable_millis =>
+            {
+                self.to(JobState::Running, now);
+                self.meter.stopped_at = None;
+                self.reason = None;
+                Ok(vec![Effect::Resume])
+            }
+            (JobAction::Restart, JobState::Running) => Ok(vec![Effect::Restart]),
+            _ => Err(JobErrorCode::WrongState),
+        }
+    }
+
+    fn on_tick(&mut self, now: UnixMillis) -> Vec<Effect> {
+        let m = &self.meter;
+        if self.state.is_billable() && m.billable_millis >= m.rental_millis() {
+            return self.end(
+                JobState::Terminated,
+                Some(EndReason::DurationElapsed),
+                now,
+                true,
+            );
+        }
+        if self.state == JobState::Running && m.billable_millis >= m.paid_millis() {
+            let since = *self.meter.unpaid_since.get_or_insert(now);
+            if now.since(since) >= Duration::from_secs(self.meter.terms.stop_grace_secs) {
+                self.to(JobState::Stopped, now);
+                self.reason = Some(EndReason::Unpaid);
+                self.meter.stopped_at = Some(now);
+                return vec![Effect::Stop];
+            }
+        }
+        if self.state == JobState::Stopped && self.reason == Some(EndReason::Unpaid) {
+            let stopped = self.meter.stopped_at.unwrap_or(now);
+            if now.since(stopped) >= Duration::from_secs(self.meter.terms.terminate_grace_secs) {
+                return self.end(JobState::Terminated, Some(EndReason::Unpaid), now, true);
+            }
+        }
+        if self.state == JobState::Negotiated
+            && now.since(self.since)
+                >= Duration::from_secs(crate::negotiation::provider::FUND_WINDOW.as_secs() + 60)
+        {
+            return self.end(JobState::Terminated, Some(EndReason::Unpaid), now, false);
+        }
+        vec![]
+    }
+}
+
+#[cfg(test)]
+#[path = "lifecycle_tests.rs"]
+mod tests;

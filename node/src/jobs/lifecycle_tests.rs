@@ -1,0 +1,204 @@
+use super::*;
+
+const T0: UnixMillis = UnixMillis(1_000_000);
+
+fn at(secs: u64) -> UnixMillis {
+    T0.saturating_add(Duration::from_secs(secs))
+}
+
+fn job() -> Job {
+    // 3,600 QU per GPU-hour × 1 GPU = 1 QU per second; 10-minute windows; 1 hour rental.
+    let terms = PaymentTerms {
+        window_secs: 600,
+        billing_interval_secs: 60,
+        stop_grace_secs: 30,
+        terminate_grace_secs: 120,
+    };
+    Job::new(Meter::new(Qu(3_600), 1, 3_600, terms), T0)
+}
+
+fn running() -> Job {
+    let mut j = job();
+    assert_eq!(
+        j.step(Input::Paid(Qu(600)), T0).unwrap(),
+        vec![Effect::Pull]
+    );
+    assert_eq!(j.step(Input::Pulled, T0).unwrap(), vec![Effect::Run]);
+    j.step(Input::Started, T0).unwrap();
+    assert_eq!(j.state, JobState::Running);
+    j
+}
+
+#[test]
+fn nothing_runs_before_payment() {
+    let mut j = job();
+    assert_eq!(j.step(Input::Tick, at(5)).unwrap(), vec![]);
+    assert_eq!(j.state, JobState::Negotiated);
+    assert_eq!(
+        j.step(Input::Control(JobAction::Start), at(5)),
+        Err(JobErrorCode::WrongState)
+    );
+}
+
+#[test]
+fn billable_time_accrues_only_while_running() {
+    let mut j = running();
+    j.step(Input::Tick, at(100)).unwrap();
+    assert_eq!(j.meter.billable_millis, 100_000);
+    j.step(Input::Control(JobAction::Stop), at(100)).unwrap();
+    j.step(Input::Tick, at(300)).unwrap();
+    assert_eq!(
+        j.meter.billable_millis, 100_000,
+        "a stopped job is not billed"
+    );
+    assert_eq!(j.meter.due(), Qu(100));
+}
+
+#[test]
+fn unpaid_job_stops_after_grace_keeps_data_then_terminates() {
+    let mut j = running();
+    assert_eq!(
+        j.step(Input::Tick, at(600)).unwrap(),
+        vec![],
+        "paid time just ran out: grace starts"
+    );
+    assert_eq!(j.step(Input::Tick, at(629)).unwrap(), vec![]);
+    assert_eq!(j.step(Input::Tick, at(630)).unwrap(), vec![Effect::Stop]);
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Stopped, Some(EndReason::Unpaid))
+    );
+    // The provider never works more than the grace period beyond payment.
+    assert!(j.meter.billable_millis <= j.meter.paid_millis() + 30_000);
+    let effects = j.step(Input::Tick, at(750)).unwrap();
+    assert_eq!(effects[..2], [Effect::Remove, Effect::Release]);
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Terminated, Some(EndReason::Unpaid))
+    );
+}
+
+#[test]
+fn a_late_top_up_resumes_a_job_stopped_for_payment() {
+    let mut j = running();
+    j.step(Input::Tick, at(600)).unwrap();
+    j.step(Input::Tick, at(630)).unwrap();
+    assert_eq!(
+        j.step(Input::Paid(Qu(600)), at(640)).unwrap(),
+        vec![Effect::Resume]
+    );
+    j.step(Input::Started, at(641)).unwrap();
+    assert_eq!(j.state, JobState::Running);
+}
+
+#[test]
+fn early_termination_refunds_the_unused_part() {
+    let mut j = running();
+    let effects = j
+        .step(Input::Control(JobAction::Terminate), at(200))
+        .unwrap();
+    assert_eq!(
+        effects,
+        vec![Effect::Remove, Effect::Release, Effect::Refund(Qu(400))]
+    );
+    assert_eq!(j.state, JobState::Terminated);
+    assert_eq!(
+        j.step(Input::Control(JobAction::Start), at(201)),
+        Err(JobErrorCode::WrongState)
+    );
+}
+
+#[test]
+fn exits_end_the_job_with_the_right_state() {
+    let mut ok = running();
+    ok.step(
+        Input::Exited {
+            code: 0,
+            oom: false,
+        },
+        at(10),
+    )
+    .unwrap();
+    assert_eq!(ok.state, JobState::Completed);
+    let mut bad = running();
+    bad.step(
+        Input::Exited {
+            code: 3,
+            oom: false,
+        },
+        at(10),
+    )
+    .unwrap();
+    assert_eq!(
+        (bad.state, bad.reason, bad.exit_code),
+        (JobState::Failed, Some(EndReason::NonZeroExit), Some(3))
+    );
+    let mut oom = running();
+    oom.step(
+        Input::Exited {
+            code: 137,
+            oom: true,
+        },
+        at(10),
+    )
+    .unwrap();
+    assert_eq!(oom.reason, Some(EndReason::OutOfMemory));
+    let mut lost = running();
+    lost.step(Input::Lost, at(10)).unwrap();
+    assert_eq!(lost.reason, Some(EndReason::ContainerLost));
+}
+
+#[test]
+fn a_failed_pull_ends_the_job_and_refunds_everything() {
+    let mut j = job();
+    j.step(Input::Paid(Qu(600)), T0).unwrap();
+    let effects = j.step(Input::PullFailed, at(3)).unwrap();
+    assert_eq!(j.reason, Some(EndReason::ImagePullFailed));
+    assert!(effects.contains(&Effect::Refund(Qu(597))), "{effects:?}");
+}
+
+#[test]
+fn the_rental_ends_when_its_duration_is_used() {
+    let mut j = running();
+    j.step(Input::Paid(Qu(3_000)), at(1)).unwrap();
+    j.step(Input::Tick, at(3_600)).unwrap();
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Terminated, Some(EndReason::DurationElapsed))
+    );
+    assert_eq!(j.meter.refund(), Qu(0));
+}
+
+#[test]
+fn stop_start_restart_follow_the_state() {
+    let mut j = running();
+    assert_eq!(
+        j.step(Input::Control(JobAction::Restart), at(1)).unwrap(),
+        vec![Effect::Restart]
+    );
+    assert_eq!(
+        j.step(Input::Control(JobAction::Start), at(1)),
+        Err(JobErrorCode::WrongState)
+    );
+    assert_eq!(
+        j.step(Input::Control(JobAction::Stop), at(2)).unwrap(),
+        vec![Effect::Stop]
+    );
+    // The process exits because we stopped it: still just stopped.
+    assert_eq!(
+        j.step(
+            Input::Exited {
+                code: 137,
+                oom: false
+            },
+            at(2)
+        )
+        .unwrap(),
+        vec![]
+    );
+    assert_eq!(j.state, JobState::Stopped);
+    assert_eq!(
+        j.step(Input::Control(JobAction::Start), at(3)).unwrap(),
+        vec![Effect::Resume]
+    );
+}
