@@ -11,9 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_QU: u64 = 1_000_000_000_000_000;
 
 /// An amount of QU.
-#[derive(
-    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Qu(pub u64);
 
@@ -116,7 +114,10 @@ mod tests {
         assert_eq!(price.cost_for(2, 1_800_000), Ok(Qu(1_000)));
         assert_eq!(price.cost_for(1, 1), Ok(Qu(1)));
         assert_eq!(price.cost_for(1, 0), Ok(Qu(0)));
-        assert_eq!(Qu(u64::MAX).cost_for(u32::MAX, u64::MAX), Err(AmountOverflow));
+        assert_eq!(
+            Qu(u64::MAX).cost_for(u32::MAX, u64::MAX),
+            Err(AmountOverflow)
+        );
     }
 
     #[test]

@@ -36,7 +36,13 @@ pub struct ApiErrorBody {
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ApiErrorBody { code, message: message.into(), field: None } }
+        Self {
+            error: ApiErrorBody {
+                code,
+                message: message.into(),
+                field: None,
+            },
+        }
     }
 
     /// The same error, naming the field at fault.
@@ -49,7 +55,12 @@ impl ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.error.field {
-            Some(field) => write!(f, "{} ({field}): {}", self.error.code.as_str(), self.error.message),
+            Some(field) => write!(
+                f,
+                "{} ({field}): {}",
+                self.error.code.as_str(),
+                self.error.message
+            ),
             None => write!(f, "{}: {}", self.error.code.as_str(), self.error.message),
         }
     }
@@ -1034,8 +1045,14 @@ mod schema {
 
     impl From<&PortRequest> for PortRequestSchema {
         fn from(p: &PortRequest) -> Self {
-            let PortRequest { container_port, purpose } = *p;
-            Self { container_port, purpose }
+            let PortRequest {
+                container_port,
+                purpose,
+            } = *p;
+            Self {
+                container_port,
+                purpose,
+            }
         }
     }
 
@@ -1082,9 +1099,24 @@ mod schema {
 
     impl From<&GpuSpec> for GpuSpecSchema {
         fn from(g: &GpuSpec) -> Self {
-            let GpuSpec { model, vram_mib, compute_capability, cuda_version, driver_version, pcie, nvlink } =
-                g.clone();
-            Self { model, vram_mib, compute_capability, cuda_version, driver_version, pcie, nvlink }
+            let GpuSpec {
+                model,
+                vram_mib,
+                compute_capability,
+                cuda_version,
+                driver_version,
+                pcie,
+                nvlink,
+            } = g.clone();
+            Self {
+                model,
+                vram_mib,
+                compute_capability,
+                cuda_version,
+                driver_version,
+                pcie,
+                nvlink,
+            }
         }
     }
 
@@ -1114,8 +1146,14 @@ mod schema {
         use super::*;
 
         fn same_json<T: Serialize, M: Serialize>(value: &T, mirror: &M) {
-            let (a, b) = (serde_json::to_value(value).unwrap(), serde_json::to_value(mirror).unwrap());
-            assert_eq!(a, b, "a schema mirror serializes differently from the type it stands for");
+            let (a, b) = (
+                serde_json::to_value(value).unwrap(),
+                serde_json::to_value(mirror).unwrap(),
+            );
+            assert_eq!(
+                a, b,
+                "a schema mirror serializes differently from the type it stands for"
+            );
         }
 
         fn offer() -> Offer {
@@ -1130,14 +1168,20 @@ mod schema {
                     compute_capability: Version::new(8, 9),
                     cuda_version: Version::new(12, 4),
                     driver_version: "550.54.15".into(),
-                    pcie: Some(PcieLink { generation: 4, width: 16 }),
+                    pcie: Some(PcieLink {
+                        generation: 4,
+                        width: 16,
+                    }),
                     nvlink: None,
                 },
                 gpu_count: 2,
                 cpu_cores: 16,
                 ram_mib: 65_536,
                 disk_gib: 500,
-                location: Location { country: "DE".into(), region: None },
+                location: Location {
+                    country: "DE".into(),
+                    region: None,
+                },
                 price_per_gpu_hour: Qu(1_200),
                 min_rental_secs: 600,
                 max_rental_secs: 86_400,
@@ -1160,20 +1204,34 @@ mod schema {
             same_json(&id, &AgreementIdSchema::from(&id));
             same_json(&o.price_per_gpu_hour, &QuSchema::from(o.price_per_gpu_hour));
             same_json(&o.issued_at, &UnixMillisSchema::from(o.issued_at));
-            let port = PortRequest { container_port: 22, purpose: PortPurpose::Ssh };
+            let port = PortRequest {
+                container_port: 22,
+                purpose: PortPurpose::Ssh,
+            };
             same_json(&port, &PortRequestSchema::from(&port));
         }
 
         #[test]
         fn enums_serialize_like_their_mirrors() {
             use JobState::*;
-            for s in [Negotiated, Funded, Pulling, Running, Stopped, Migrating, Terminated, Completed, Failed] {
+            for s in [
+                Negotiated, Funded, Pulling, Running, Stopped, Migrating, Terminated, Completed,
+                Failed,
+            ] {
                 same_json(&s, &JobStateSchema::from(s));
             }
             use EndReason::*;
             let reasons = [
-                ConsumerTerminated, DurationElapsed, Unpaid, ImagePullFailed, StartFailed, NonZeroExit,
-                OutOfMemory, ContainerLost, IdleTimeout, ProviderLost,
+                ConsumerTerminated,
+                DurationElapsed,
+                Unpaid,
+                ImagePullFailed,
+                StartFailed,
+                NonZeroExit,
+                OutOfMemory,
+                ContainerLost,
+                IdleTimeout,
+                ProviderLost,
             ];
             for r in reasons {
                 same_json(&r, &EndReasonSchema::from(r));
@@ -1188,7 +1246,16 @@ mod schema {
             let mut out = Vec::new();
             <Offer as ToSchema>::schemas(&mut out);
             let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
-            for name in ["NodeId", "OfferId", "GpuSpec", "Version", "PcieLink", "Location", "Qu", "UnixMillis"] {
+            for name in [
+                "NodeId",
+                "OfferId",
+                "GpuSpec",
+                "Version",
+                "PcieLink",
+                "Location",
+                "Qu",
+                "UnixMillis",
+            ] {
                 assert!(names.contains(&name), "{name} missing from {names:?}");
             }
         }

@@ -60,7 +60,11 @@ fn config() -> impl bincode::config::Config {
 pub fn encode<T: WireMessage>(msg: &T) -> Result<Vec<u8>, CodecError> {
     let bytes = encode_value(msg, T::TAG)?;
     if bytes.len() > T::MAX_SIZE {
-        return Err(CodecError::TooLarge { kind: T::TAG, len: bytes.len(), max: T::MAX_SIZE });
+        return Err(CodecError::TooLarge {
+            kind: T::TAG,
+            len: bytes.len(),
+            max: T::MAX_SIZE,
+        });
     }
     Ok(bytes)
 }
@@ -68,28 +72,50 @@ pub fn encode<T: WireMessage>(msg: &T) -> Result<Vec<u8>, CodecError> {
 /// Decodes a message: length check, bounded decode, no trailing bytes.
 pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > T::MAX_SIZE {
-        return Err(CodecError::TooLarge { kind: T::TAG, len: bytes.len(), max: T::MAX_SIZE });
+        return Err(CodecError::TooLarge {
+            kind: T::TAG,
+            len: bytes.len(),
+            max: T::MAX_SIZE,
+        });
     }
     decode_value(bytes, T::TAG)
 }
 
 /// Encodes any serde value with the wire configuration (for values nested in a message or
 /// stored on disk). `kind` names it in errors.
-pub fn encode_value<T: Serialize + ?Sized>(value: &T, kind: &'static str) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, config())
-        .map_err(|e| CodecError::Malformed { kind, reason: e.to_string() })
+pub fn encode_value<T: Serialize + ?Sized>(
+    value: &T,
+    kind: &'static str,
+) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(value, config()).map_err(|e| CodecError::Malformed {
+        kind,
+        reason: e.to_string(),
+    })
 }
 
 /// Decodes any serde value with the wire configuration, rejecting trailing bytes. Callers
 /// bound `bytes` themselves; the decoder never reads or claims past [`MAX_DECODE_BYTES`].
-pub fn decode_value<T: DeserializeOwned>(bytes: &[u8], kind: &'static str) -> Result<T, CodecError> {
+pub fn decode_value<T: DeserializeOwned>(
+    bytes: &[u8],
+    kind: &'static str,
+) -> Result<T, CodecError> {
     if bytes.len() > MAX_DECODE_BYTES {
-        return Err(CodecError::TooLarge { kind, len: bytes.len(), max: MAX_DECODE_BYTES });
+        return Err(CodecError::TooLarge {
+            kind,
+            len: bytes.len(),
+            max: MAX_DECODE_BYTES,
+        });
     }
-    let (value, read) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Malformed { kind, reason: redact(e) })?;
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| CodecError::Malformed {
+            kind,
+            reason: redact(e),
+        })?;
     if read != bytes.len() {
-        return Err(CodecError::TrailingBytes { kind, extra: bytes.len() - read });
+        return Err(CodecError::TrailingBytes {
+            kind,
+            extra: bytes.len() - read,
+        });
     }
     Ok(value)
 }
@@ -127,16 +153,25 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let m = Small { a: 7, b: vec![1, 2, 3] };
+        let m = Small {
+            a: 7,
+            b: vec![1, 2, 3],
+        };
         let bytes = encode(&m).unwrap();
         assert_eq!(decode::<Small>(&bytes).unwrap(), m);
     }
 
     #[test]
     fn oversize_is_refused_both_ways() {
-        let m = Small { a: 7, b: vec![0; 100] };
+        let m = Small {
+            a: 7,
+            b: vec![0; 100],
+        };
         assert!(matches!(encode(&m), Err(CodecError::TooLarge { .. })));
-        assert!(matches!(decode::<Small>(&[0u8; 65]), Err(CodecError::TooLarge { .. })));
+        assert!(matches!(
+            decode::<Small>(&[0u8; 65]),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -145,7 +180,10 @@ mod tests {
         bytes.push(0);
         assert_eq!(
             decode::<Small>(&bytes),
-            Err(CodecError::TrailingBytes { kind: "test-small/", extra: 1 })
+            Err(CodecError::TrailingBytes {
+                kind: "test-small/",
+                extra: 1
+            })
         );
     }
 
@@ -153,6 +191,9 @@ mod tests {
     fn forged_length_prefix_does_not_allocate_past_the_input() {
         // a = 1, then a Vec length of 2^32 followed by nothing.
         let bytes = [1u8, 0xfc, 0, 0, 0, 0x01];
-        assert!(matches!(decode::<Small>(&bytes), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode::<Small>(&bytes),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 }

@@ -75,7 +75,8 @@ impl NodeId {
         if mh.code() != 0x00 {
             return Err(not_ed());
         }
-        let public = libp2p_identity::PublicKey::try_decode_protobuf(mh.digest()).map_err(|_| not_ed())?;
+        let public =
+            libp2p_identity::PublicKey::try_decode_protobuf(mh.digest()).map_err(|_| not_ed())?;
         let ed = public.try_into_ed25519().map_err(|_| not_ed())?;
         Self::from_bytes(ed.to_bytes())
     }

@@ -115,38 +115,82 @@ impl JobRequest {
     /// Checks that every value is sane at time `now`.
     pub fn validate(&self, now: UnixMillis) -> Result<(), ValidationError> {
         check_text(&self.image, "image", 256)?;
-        check(!self.image.contains(char::is_whitespace), "image", "must not contain spaces")?;
-        check(self.command.len() <= MAX_ARGS, "command", "at most 64 arguments")?;
+        check(
+            !self.image.contains(char::is_whitespace),
+            "image",
+            "must not contain spaces",
+        )?;
+        check(
+            self.command.len() <= MAX_ARGS,
+            "command",
+            "at most 64 arguments",
+        )?;
         for arg in &self.command {
-            check(arg.len() <= 4096, "command", "each argument at most 4096 bytes")?;
+            check(
+                arg.len() <= 4096,
+                "command",
+                "each argument at most 4096 bytes",
+            )?;
         }
         self.validate_env()?;
         check(self.ports.len() <= MAX_PORTS, "ports", "at most 16 ports")?;
-        check(self.ports.iter().all(|p| p.container_port != 0), "ports", "port 0 is not a port")?;
+        check(
+            self.ports.iter().all(|p| p.container_port != 0),
+            "ports",
+            "port 0 is not a port",
+        )?;
         check(self.gpus > 0 && self.gpus <= 64, "gpus", "must be 1..=64")?;
         check(self.cpu_cores <= 4096, "cpu_cores", "at most 4096")?;
-        check(self.max_price_per_gpu_hour.0 > 0, "max_price_per_gpu_hour", "must be above 0 QU")?;
-        check(self.max_price_per_gpu_hour.0 <= MAX_QU, "max_price_per_gpu_hour", "above the QU transfer limit")?;
-        check(self.duration_secs >= 60 && self.duration_secs <= MAX_RENTAL_SECS, "duration_secs", "must be 1 minute to 90 days")?;
+        check(
+            self.max_price_per_gpu_hour.0 > 0,
+            "max_price_per_gpu_hour",
+            "must be above 0 QU",
+        )?;
+        check(
+            self.max_price_per_gpu_hour.0 <= MAX_QU,
+            "max_price_per_gpu_hour",
+            "above the QU transfer limit",
+        )?;
+        check(
+            self.duration_secs >= 60 && self.duration_secs <= MAX_RENTAL_SECS,
+            "duration_secs",
+            "must be 1 minute to 90 days",
+        )?;
         check_identity_format(&self.refund_to, "refund_to")?;
         check_window(self.issued_at, self.expires_at, now, MAX_REQUEST_TTL)
     }
 
     fn validate_env(&self) -> Result<(), ValidationError> {
-        check(self.env.len() <= MAX_ENV_VARS, "env", "at most 64 variables")?;
+        check(
+            self.env.len() <= MAX_ENV_VARS,
+            "env",
+            "at most 64 variables",
+        )?;
         for var in &self.env {
             let mut chars = var.name.chars();
-            let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+            let first_ok = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
             let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-            check(first_ok && rest_ok && var.name.len() <= 128, "env", "names must match [A-Za-z_][A-Za-z0-9_]*")?;
-            check(var.value.len() <= 4096 && !var.value.contains('\0'), "env", "values at most 4096 bytes, no NUL")?;
+            check(
+                first_ok && rest_ok && var.name.len() <= 128,
+                "env",
+                "names must match [A-Za-z_][A-Za-z0-9_]*",
+            )?;
+            check(
+                var.value.len() <= 4096 && !var.value.contains('\0'),
+                "env",
+                "values at most 4096 bytes, no NUL",
+            )?;
         }
         Ok(())
     }
 
     /// The most this request can cost: `max price × gpus × duration`.
     pub fn max_budget(&self) -> Option<Qu> {
-        self.max_price_per_gpu_hour.cost_for(self.gpus, self.duration_secs.saturating_mul(1000)).ok()
+        self.max_price_per_gpu_hour
+            .cost_for(self.gpus, self.duration_secs.saturating_mul(1000))
+            .ok()
     }
 }
 
@@ -165,7 +209,12 @@ pub struct PaymentTerms {
 
 impl Default for PaymentTerms {
     fn default() -> Self {
-        Self { window_secs: 600, billing_interval_secs: 60, stop_grace_secs: 60, terminate_grace_secs: 600 }
+        Self {
+            window_secs: 600,
+            billing_interval_secs: 60,
+            stop_grace_secs: 60,
+            terminate_grace_secs: 600,
+        }
     }
 }
 
@@ -225,7 +274,9 @@ impl AgreementTerms {
         if !consistent {
             return Err(AgreementError::TermsDoNotMatchRequest);
         }
-        let budget = self.price_per_gpu_hour.cost_for(self.gpus, self.duration_secs.saturating_mul(1000));
+        let budget = self
+            .price_per_gpu_hour
+            .cost_for(self.gpus, self.duration_secs.saturating_mul(1000));
         if budget.ok() != Some(self.budget) {
             return Err(AgreementError::TermsDoNotMatchRequest);
         }
@@ -235,7 +286,10 @@ impl AgreementTerms {
     /// The cost of one prepaid window.
     pub fn window_cost(&self) -> Qu {
         let window = self.payment.window_secs.min(self.duration_secs);
-        self.price_per_gpu_hour.cost_for(self.gpus, window.saturating_mul(1000)).unwrap_or(self.budget).min(self.budget)
+        self.price_per_gpu_hour
+            .cost_for(self.gpus, window.saturating_mul(1000))
+            .unwrap_or(self.budget)
+            .min(self.budget)
     }
 }
 
@@ -268,7 +322,9 @@ pub struct Agreement {
 
 impl fmt::Debug for Agreement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Agreement").field("terms", &self.terms).finish_non_exhaustive()
+        f.debug_struct("Agreement")
+            .field("terms", &self.terms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -279,7 +335,10 @@ impl WireMessage for Agreement {
 
 impl Agreement {
     /// The consumer countersigns verified terms.
-    pub fn countersign(terms: &Signed<AgreementTerms>, consumer: &SigningKey) -> Result<Self, AgreementError> {
+    pub fn countersign(
+        terms: &Signed<AgreementTerms>,
+        consumer: &SigningKey,
+    ) -> Result<Self, AgreementError> {
         let me = NodeId::from_verifying_key(&consumer.verifying_key());
         if terms.payload().consumer != me {
             return Err(AgreementError::NotTheConsumer);
@@ -287,14 +346,21 @@ impl Agreement {
         terms.payload().open_request()?;
         let payload = &terms.envelope().as_bytes()[crate::signed::HEADER_LEN..];
         let sig = sign_bytes::<AgreementTerms>(consumer, payload);
-        Ok(Self { terms: terms.envelope().clone(), consumer_signature: sig.to_vec() })
+        Ok(Self {
+            terms: terms.envelope().clone(),
+            consumer_signature: sig.to_vec(),
+        })
     }
 
     /// Verifies both signatures and the terms' consistency with the request.
     pub fn verify(&self) -> Result<Signed<AgreementTerms>, AgreementError> {
         let terms = self.terms.open::<AgreementTerms>()?;
         terms.payload().open_request()?;
-        let sig: [u8; 64] = self.consumer_signature.as_slice().try_into().map_err(|_| AgreementError::BadCountersignature)?;
+        let sig: [u8; 64] = self
+            .consumer_signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| AgreementError::BadCountersignature)?;
         let payload = &self.terms.as_bytes()[crate::signed::HEADER_LEN..];
         if !verify_bytes::<AgreementTerms>(&terms.payload().consumer, payload, &sig) {
             return Err(AgreementError::BadCountersignature);
@@ -338,7 +404,9 @@ impl RejectCode {
             Self::UnknownOffer => "the provider no longer has this offer",
             Self::NoCapacity => "the provider has no free capacity for this request",
             Self::PriceAboveMaximum => "the provider's price is above your maximum price",
-            Self::DurationOutOfRange => "the duration is outside the offer's minimum and maximum rental",
+            Self::DurationOutOfRange => {
+                "the duration is outside the offer's minimum and maximum rental"
+            }
             Self::Expired => "the request expired before the provider saw it; check your clock",
             Self::Replay => "the request was already seen (replay)",
             Self::Policy => "the provider's policy refuses this image, command or port",

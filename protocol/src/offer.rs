@@ -134,14 +134,42 @@ impl Offer {
     /// Checks that every value is sane at time `now`.
     pub fn validate(&self, now: UnixMillis) -> Result<(), ValidationError> {
         self.validate_gpu()?;
-        check(self.gpu_count > 0, "gpu_count", "an offer must have at least one GPU")?;
-        check(self.gpu_count <= MAX_GPUS_PER_OFFER, "gpu_count", "at most 64 GPUs per offer")?;
-        check(self.cpu_cores > 0 && self.cpu_cores <= 4096, "cpu_cores", "must be 1..=4096")?;
+        check(
+            self.gpu_count > 0,
+            "gpu_count",
+            "an offer must have at least one GPU",
+        )?;
+        check(
+            self.gpu_count <= MAX_GPUS_PER_OFFER,
+            "gpu_count",
+            "at most 64 GPUs per offer",
+        )?;
+        check(
+            self.cpu_cores > 0 && self.cpu_cores <= 4096,
+            "cpu_cores",
+            "must be 1..=4096",
+        )?;
         check(self.ram_mib > 0, "ram_mib", "must be positive")?;
-        check(self.price_per_gpu_hour.0 > 0, "price_per_gpu_hour", "price must be above 0 QU")?;
-        check(self.price_per_gpu_hour.0 <= MAX_QU, "price_per_gpu_hour", "price is above the QU transfer limit")?;
-        check(self.min_rental_secs <= self.max_rental_secs, "min_rental_secs", "must not exceed max_rental_secs")?;
-        check(self.max_rental_secs > 0 && self.max_rental_secs <= MAX_RENTAL_SECS, "max_rental_secs", "must be 1 second to 90 days")?;
+        check(
+            self.price_per_gpu_hour.0 > 0,
+            "price_per_gpu_hour",
+            "price must be above 0 QU",
+        )?;
+        check(
+            self.price_per_gpu_hour.0 <= MAX_QU,
+            "price_per_gpu_hour",
+            "price is above the QU transfer limit",
+        )?;
+        check(
+            self.min_rental_secs <= self.max_rental_secs,
+            "min_rental_secs",
+            "must not exceed max_rental_secs",
+        )?;
+        check(
+            self.max_rental_secs > 0 && self.max_rental_secs <= MAX_RENTAL_SECS,
+            "max_rental_secs",
+            "must be 1 second to 90 days",
+        )?;
         check_country(&self.location.country)?;
         if let Some(region) = &self.location.region {
             check_text(region, "location.region", 64)?;
@@ -153,8 +181,16 @@ impl Offer {
     fn validate_gpu(&self) -> Result<(), ValidationError> {
         check_text(&self.gpu.model, "gpu.model", 64)?;
         check_text(&self.gpu.driver_version, "gpu.driver_version", 32)?;
-        check(self.gpu.vram_mib >= 256, "gpu.vram_mib", "below 256 MiB is not a usable GPU")?;
-        check(self.gpu.vram_mib <= MAX_VRAM_MIB, "gpu.vram_mib", "above 1 TiB is not a real GPU")
+        check(
+            self.gpu.vram_mib >= 256,
+            "gpu.vram_mib",
+            "below 256 MiB is not a usable GPU",
+        )?;
+        check(
+            self.gpu.vram_mib <= MAX_VRAM_MIB,
+            "gpu.vram_mib",
+            "above 1 TiB is not a real GPU",
+        )
     }
 
     /// Whether the offer has expired at `now`.
@@ -183,9 +219,17 @@ pub fn check_window(
     now: UnixMillis,
     ttl: Duration,
 ) -> Result<(), ValidationError> {
-    check(issued_at <= now.saturating_add(MAX_CLOCK_SKEW), "issued_at", "is in the future; check the clock")?;
+    check(
+        issued_at <= now.saturating_add(MAX_CLOCK_SKEW),
+        "issued_at",
+        "is in the future; check the clock",
+    )?;
     check(expires_at > now, "expires_at", "has passed")?;
-    check(expires_at > issued_at, "expires_at", "must be after issued_at")?;
+    check(
+        expires_at > issued_at,
+        "expires_at",
+        "must be after issued_at",
+    )?;
     check(
         expires_at <= now.saturating_add(ttl).saturating_add(MAX_CLOCK_SKEW),
         "expires_at",

@@ -129,25 +129,44 @@ impl Envelope {
     pub fn open<T: Authored>(&self) -> Result<Signed<T>, EnvelopeError> {
         let max = HEADER_LEN + T::MAX_SIZE;
         if self.bytes.len() > max {
-            return Err(EnvelopeError::TooLarge { kind: T::TAG, len: self.bytes.len(), max });
+            return Err(EnvelopeError::TooLarge {
+                kind: T::TAG,
+                len: self.bytes.len(),
+                max,
+            });
         }
-        let signer = NodeId::from_bytes(self.claimed_signer()).map_err(|_| EnvelopeError::BadSignerKey)?;
-        let key = signer.verifying_key().map_err(|_| EnvelopeError::BadSignerKey)?;
+        let signer =
+            NodeId::from_bytes(self.claimed_signer()).map_err(|_| EnvelopeError::BadSignerKey)?;
+        let key = signer
+            .verifying_key()
+            .map_err(|_| EnvelopeError::BadSignerKey)?;
         key.verify_strict(&signing_bytes::<T>(self.payload()), &self.signature())
             .map_err(|_| EnvelopeError::BadSignature { kind: T::TAG })?;
         let payload: T = codec::decode(self.payload())?;
         let author = payload.author();
         if author != signer {
-            return Err(EnvelopeError::WrongSigner { kind: T::TAG, author, signer });
+            return Err(EnvelopeError::WrongSigner {
+                kind: T::TAG,
+                author,
+                signer,
+            });
         }
-        Ok(Signed { payload, signer, envelope: self.clone() })
+        Ok(Signed {
+            payload,
+            signer,
+            envelope: self.clone(),
+        })
     }
 
     /// [`Envelope::open`], and the signer must be `peer`, the node that delivered it.
     pub fn open_from<T: Authored>(&self, peer: &NodeId) -> Result<Signed<T>, EnvelopeError> {
         let signed = self.open::<T>()?;
         if signed.signer != *peer {
-            return Err(EnvelopeError::NotFromPeer { kind: T::TAG, signer: signed.signer, peer: *peer });
+            return Err(EnvelopeError::NotFromPeer {
+                kind: T::TAG,
+                signer: signed.signer,
+                peer: *peer,
+            });
         }
         Ok(signed)
     }
@@ -220,7 +239,11 @@ impl<T: Authored> Signed<T> {
     pub fn sign(payload: T, key: &SigningKey) -> Result<Self, SignError> {
         let signer = NodeId::from_verifying_key(&key.verifying_key());
         if payload.author() != signer {
-            return Err(SignError::NotAuthor { kind: T::TAG, author: payload.author(), signer });
+            return Err(SignError::NotAuthor {
+                kind: T::TAG,
+                author: payload.author(),
+                signer,
+            });
         }
         let body = codec::encode(&payload)?;
         let signature = key.sign(&signing_bytes::<T>(&body));
@@ -228,7 +251,11 @@ impl<T: Authored> Signed<T> {
         bytes.extend_from_slice(signer.as_bytes());
         bytes.extend_from_slice(&signature.to_bytes());
         bytes.extend_from_slice(&body);
-        Ok(Self { payload, signer, envelope: Envelope { bytes } })
+        Ok(Self {
+            payload,
+            signer,
+            envelope: Envelope { bytes },
+        })
     }
 
     /// Opens received bytes (size, signature, decode, author).
@@ -266,7 +293,10 @@ impl<T> Signed<T> {
 
 impl<T: fmt::Debug> fmt::Debug for Signed<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signed").field("signer", &self.signer).field("payload", &self.payload).finish()
+        f.debug_struct("Signed")
+            .field("signer", &self.signer)
+            .field("payload", &self.payload)
+            .finish()
     }
 }
 
@@ -295,6 +325,12 @@ pub fn sign_bytes<T: WireMessage>(key: &SigningKey, payload: &[u8]) -> [u8; 64] 
 
 /// Verifies a signature made by [`sign_bytes`].
 pub fn verify_bytes<T: WireMessage>(signer: &NodeId, payload: &[u8], signature: &[u8; 64]) -> bool {
-    let Ok(key) = signer.verifying_key() else { return false };
-    key.verify_strict(&signing_bytes::<T>(payload), &Signature::from_bytes(signature)).is_ok()
+    let Ok(key) = signer.verifying_key() else {
+        return false;
+    };
+    key.verify_strict(
+        &signing_bytes::<T>(payload),
+        &Signature::from_bytes(signature),
+    )
+    .is_ok()
 }

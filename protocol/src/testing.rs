@@ -7,7 +7,7 @@ use crate::amount::Qu;
 use crate::ids::{AgreementId, NodeId, Nonce, OfferId};
 use crate::job::{AgreementTerms, EnvVar, JobRequest, PaymentTerms, PortPurpose, PortRequest};
 use crate::offer::{GpuSpec, Location, Offer, PcieLink, Version};
-use crate::signed::{Signed, SignError};
+use crate::signed::{SignError, Signed};
 use crate::time::UnixMillis;
 
 /// A fixed Qubic identity (SPEC vector: seed `a`×55's destination in T1).
@@ -39,14 +39,20 @@ pub fn offer(provider: u8) -> Offer {
             compute_capability: Version::new(8, 9),
             cuda_version: Version::new(12, 4),
             driver_version: "550.54.15".into(),
-            pcie: Some(PcieLink { generation: 4, width: 16 }),
+            pcie: Some(PcieLink {
+                generation: 4,
+                width: 16,
+            }),
             nvlink: Some(false),
         },
         gpu_count: 2,
         cpu_cores: 16,
         ram_mib: 64 * 1024,
         disk_gib: 500,
-        location: Location { country: "DE".into(), region: Some("eu-central".into()) },
+        location: Location {
+            country: "DE".into(),
+            region: Some("eu-central".into()),
+        },
         price_per_gpu_hour: Qu(1_200),
         min_rental_secs: 600,
         max_rental_secs: 7 * 24 * 3600,
@@ -65,8 +71,14 @@ pub fn job_request(consumer: u8, provider: u8) -> JobRequest {
         offer_id: OfferId::from_bytes([provider; 16]),
         image: "qubix/test:latest".into(),
         command: vec!["sh".into(), "-c".into(), "echo hello".into()],
-        env: vec![EnvVar { name: "JUPYTER_TOKEN".into(), value: "s3cret".into() }],
-        ports: vec![PortRequest { container_port: 22, purpose: PortPurpose::Ssh }],
+        env: vec![EnvVar {
+            name: "JUPYTER_TOKEN".into(),
+            value: "s3cret".into(),
+        }],
+        ports: vec![PortRequest {
+            container_port: 22,
+            purpose: PortPurpose::Ssh,
+        }],
         gpus: 1,
         cpu_cores: 4,
         ram_mib: 8 * 1024,

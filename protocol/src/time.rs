@@ -7,16 +7,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 /// A point in time, in milliseconds since the unix epoch (UTC).
-#[derive(
-    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UnixMillis(pub u64);
 
 impl UnixMillis {
     /// The current system time.
     pub fn now() -> Self {
-        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         Self(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 
@@ -53,7 +53,10 @@ mod tests {
         let t = UnixMillis(1_000);
         assert_eq!(t.saturating_add(Duration::from_secs(1)), UnixMillis(2_000));
         assert_eq!(t.saturating_sub(Duration::from_secs(5)), UnixMillis(0));
-        assert_eq!(UnixMillis(u64::MAX).saturating_add(Duration::from_secs(1)), UnixMillis(u64::MAX));
+        assert_eq!(
+            UnixMillis(u64::MAX).saturating_add(Duration::from_secs(1)),
+            UnixMillis(u64::MAX)
+        );
         assert_eq!(UnixMillis(5).since(UnixMillis(9)), Duration::ZERO);
         assert_eq!(UnixMillis(9).since(UnixMillis(5)), Duration::from_millis(4));
     }

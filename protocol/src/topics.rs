@@ -12,8 +12,14 @@ impl Network {
     pub fn new(name: &str) -> Result<Self, ValidationError> {
         let ok = !name.is_empty()
             && name.len() <= 32
-            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        check(ok, "network", "must be 1-32 characters of a-z, 0-9 and '-', e.g. testnet")?;
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        check(
+            ok,
+            "network",
+            "must be 1-32 characters of a-z, 0-9 and '-', e.g. testnet",
+        )?;
         Ok(Self(name.to_owned()))
     }
 

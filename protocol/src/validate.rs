@@ -18,15 +18,26 @@ pub fn check(ok: bool, field: &str, problem: &str) -> Result<(), ValidationError
     if ok {
         Ok(())
     } else {
-        Err(ValidationError { field: field.into(), problem: problem.into() })
+        Err(ValidationError {
+            field: field.into(),
+            problem: problem.into(),
+        })
     }
 }
 
 /// Non-empty, at most `max` bytes, no control characters.
 pub fn check_text(s: &str, field: &str, max: usize) -> Result<(), ValidationError> {
     check(!s.trim().is_empty(), field, "must not be empty")?;
-    check(s.len() <= max, field, &format!("must be at most {max} bytes"))?;
-    check(!s.chars().any(char::is_control), field, "must not contain control characters")
+    check(
+        s.len() <= max,
+        field,
+        &format!("must be at most {max} bytes"),
+    )?;
+    check(
+        !s.chars().any(char::is_control),
+        field,
+        "must not contain control characters",
+    )
 }
 
 /// The shape of a Qubic identity: 60 upper-case letters. The checksum is verified by the
