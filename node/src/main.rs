@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use qubix_node::cli::{ClientCommand, Connection};
 use qubix_node::config::{NodeConfig, Overrides};
 use qubix_node::node::RunningNode;
 use tracing::{error, info};
@@ -17,6 +18,8 @@ use tracing::{error, info};
     about = "Qubix: a peer-to-peer GPU compute market paid in QU"
 )]
 struct Cli {
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +28,13 @@ struct Cli {
 enum Command {
     /// Run a node (consumer, and provider with --provider).
     Node(NodeArgs),
+    /// Print shell completions: `qubix completions bash > /etc/bash_completion.d/qubix`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
 #[derive(Args, Debug)]
@@ -124,16 +134,27 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
-    let result = match cli.command {
-        Command::Node(args) => run_node(args).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            error!("{e:#}");
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+    match cli.command {
+        Command::Node(args) => {
+            init_tracing();
+            match run_node(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    error!("{e:#}");
+                    ExitCode::from(1)
+                }
+            }
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "qubix", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Client(command) => match qubix_node::cli::run(&cli.connection, command).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}", e.message());
+                ExitCode::from(e.exit_code())
+            }
+        },
     }
 }
