@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{LogLine, MetricsSample};
 use crate::codec::WireMessage;
 use crate::ids::{AgreementId, NodeId, Nonce};
 use crate::job::PortPurpose;
@@ -178,7 +179,30 @@ pub enum JobMessage {
         /// Qubic transaction id (60 lower-case letters).
         tx_id: String,
     },
+    /// Log lines after sequence number `after` (the peer must be the job's consumer).
+    Logs {
+        /// The job.
+        agreement_id: AgreementId,
+        /// Return lines with a higher sequence number.
+        after: u64,
+        /// At most this many lines.
+        max: u16,
+    },
+    /// Metrics samples after sequence number `after`.
+    Metrics {
+        /// The job.
+        agreement_id: AgreementId,
+        /// Return samples with a higher sequence number.
+        after: u64,
+        /// At most this many samples.
+        max: u16,
+    },
 }
+
+/// The most log lines in one [`JobReply::Logs`].
+pub const LOG_PAGE_MAX: u16 = 500;
+/// The most metrics samples in one [`JobReply::Metrics`].
+pub const METRICS_PAGE_MAX: u16 = 120;
 
 impl WireMessage for JobMessage {
     const TAG: &'static str = "job-message/";
@@ -202,7 +226,7 @@ pub enum JobErrorCode {
 }
 
 /// Responses on `/qubix/<network>/job/1`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobReply {
     /// The job's status after the request.
     Status(JobStatus),
@@ -210,9 +234,21 @@ pub enum JobReply {
     Usage(Envelope),
     /// The request was refused.
     Error(JobErrorCode),
+    /// Log lines, oldest first, each with its sequence number.
+    Logs {
+        /// The lines.
+        lines: Vec<(u64, LogLine)>,
+        /// Lines that fell out of the provider's buffer before they were read.
+        dropped: u64,
+    },
+    /// Metrics samples, oldest first, each with its sequence number.
+    Metrics {
+        /// The samples.
+        samples: Vec<(u64, MetricsSample)>,
+    },
 }
 
 impl WireMessage for JobReply {
     const TAG: &'static str = "job-reply/";
-    const MAX_SIZE: usize = 8 * 1024;
+    const MAX_SIZE: usize = 1024 * 1024;
 }
