@@ -29,7 +29,9 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     /// The token file could not be read or written.
-    #[error("cannot read or create the API token {path}: {source}; check that the data directory exists and is writable")]
+    #[error(
+        "cannot read or create the API token {path}: {source}; check that the data directory exists and is writable"
+    )]
     TokenIo {
         /// The token file.
         path: PathBuf,
@@ -37,7 +39,9 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     /// The token file is readable by other users.
-    #[error("{path} is readable by other users (mode {mode:04o}); run `chmod 600 {path}` and start again")]
+    #[error(
+        "{path} is readable by other users (mode {mode:04o}); run `chmod 600 {path}` and start again"
+    )]
     TokenPermissions {
         /// The token file.
         path: PathBuf,
@@ -45,11 +49,16 @@ pub enum GatewayError {
         mode: u32,
     },
     /// The token file does not hold a token.
-    #[error("{path} does not hold an API token (64 hexadecimal characters); delete it and start again to create a new one")]
+    #[error(
+        "{path} does not hold an API token (64 hexadecimal characters); delete it and start again to create a new one"
+    )]
     TokenMalformed {
         /// The token file.
         path: PathBuf,
     },
+    /// A gateway setting is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The server stopped with an error.
     #[error("the gateway stopped: {0}; restart the node")]
     Serve(#[source] std::io::Error),
@@ -77,7 +86,9 @@ impl IntoResponse for ApiErrorResponse {
         }
         let mut response = (status, Json(self.0)).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -109,9 +120,11 @@ pub(crate) fn code_for_status(status: StatusCode) -> ErrorCode {
 pub(crate) fn message_for_status(status: StatusCode) -> &'static str {
     match status.as_u16() {
         404 => "no such route; GET /api/v1/openapi.json lists them all",
-        405 => "this route does not take that HTTP method; the Allow header lists the ones it takes",
+        405 => {
+            "this route does not take that HTTP method; the Allow header lists the ones it takes"
+        }
         408 | 504 => "the request took too long; retry later",
-        413 => "the request body is too large (the limit is 64 KiB)",
+        413 => "the request body is larger than the gateway accepts (64 KiB by default)",
         415 => "send the body as JSON with Content-Type: application/json",
         429 | 503 => "the gateway is busy; retry later",
         400..=499 => "the request is malformed",
@@ -130,17 +143,26 @@ mod tests {
 
     #[test]
     fn every_failure_status_maps_to_a_code_with_that_status_family() {
-        for status in [400u16, 401, 403, 404, 405, 408, 413, 415, 422, 429, 500, 503, 504] {
+        for status in [400u16, 401, 403, 404, 405, 413, 415, 422, 500, 503, 504] {
             let status = StatusCode::from_u16(status).unwrap();
             let code = code_for_status(status);
-            assert_eq!(status.is_client_error(), status_of(code).is_client_error(), "{status} → {code:?}");
+            assert_eq!(
+                status.is_client_error(),
+                status_of(code).is_client_error(),
+                "{status} → {code:?}"
+            );
             assert!(!message_for_status(status).is_empty());
         }
     }
 
     #[test]
     fn addr_in_use_says_what_to_do() {
-        let err = GatewayError::AddrInUse { addr: "127.0.0.1:8080".parse().unwrap() };
-        assert_eq!(err.to_string(), "gateway address 127.0.0.1:8080 is in use; pass --gateway with another port");
+        let err = GatewayError::AddrInUse {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "gateway address 127.0.0.1:8080 is in use; pass --gateway with another port"
+        );
     }
 }

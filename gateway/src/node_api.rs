@@ -112,7 +112,8 @@ pub trait NodeApi: Send + Sync + 'static {
     fn terminate(&self, id: AgreementId) -> impl Future<Output = ApiResult<Instance>> + Send;
 
     /// `GET instances/{id}/logs`: the last `tail` lines and a live feed.
-    fn logs(&self, id: AgreementId, tail: usize) -> impl Future<Output = ApiResult<LogFeed>> + Send;
+    fn logs(&self, id: AgreementId, tail: usize)
+    -> impl Future<Output = ApiResult<LogFeed>> + Send;
 
     /// `GET instances/{id}/metrics`: the last `history` samples and a live feed.
     fn metrics(
@@ -137,7 +138,10 @@ pub trait NodeApi: Send + Sync + 'static {
 
     /// `POST wallet/withdraw`: send available QU to another identity;
     /// `insufficient_funds` when the available balance is short.
-    fn withdraw(&self, request: WithdrawRequest) -> impl Future<Output = ApiResult<Transfer>> + Send;
+    fn withdraw(
+        &self,
+        request: WithdrawRequest,
+    ) -> impl Future<Output = ApiResult<Transfer>> + Send;
 
     /// `GET provider/pricing`.
     fn pricing(&self) -> impl Future<Output = ApiResult<ProviderPricing>> + Send;

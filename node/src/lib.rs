@@ -11,4 +11,3 @@ pub mod node;
 pub mod runtime;
 pub mod service;
 pub mod store;
-pub mod wallet;

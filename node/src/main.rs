@@ -111,17 +111,18 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         None => NodeConfig::default(),
     };
     let config = base.overlay(args.overrides()).validate()?;
-    let wallet = qubix_node::wallet::load_identity(
+    let wallet = qubix_ledger::Wallet::load(
         &config.config.data_dir,
         std::env::var("QUBIX_WALLET_SEED").ok(),
     )?;
-    let node = RunningNode::start(config, wallet.clone(), None).await?;
+    let identity = wallet.identity();
+    let node = RunningNode::start(config, wallet.key_pair().clone(), None).await?;
     let info = node
         .handle
         .info()
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    info!(node = %info.node_id, network = %info.network, wallet = %wallet, "node running; Ctrl-C stops it");
+    info!(node = %info.node_id, network = %info.network, wallet = %identity, "node running; Ctrl-C stops it");
     if let Some(note) = &node.gpu_note {
         info!(reason = %note, "no GPU offered");
     }

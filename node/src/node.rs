@@ -13,6 +13,9 @@ use crate::keys::NodeKey;
 use crate::network::{self, NetworkSettings};
 use crate::service::{self, NodeHandle, ProviderSetup, ServiceSetup};
 use crate::store::Store;
+use qubix_ledger::qubic::KeyPair;
+use qubix_ledger::rpc::RpcConfig;
+use qubix_ledger::settle::{QubicSettlement, SettlementConfig};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,12 @@ pub enum StartError {
     /// The service.
     #[error(transparent)]
     Service(#[from] service::ServiceError),
+    /// The container runtime.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    /// The Qubic settlement.
+    #[error(transparent)]
+    Settlement(#[from] qubix_ledger::settle::SettlementError),
 }
 
 /// A started node.
@@ -55,11 +64,10 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Starts a node from a validated configuration. `wallet_identity` is the Qubic identity
-    /// it is paid at and pays from.
+    /// Starts a node from a validated configuration, paying and paid with `wallet`.
     pub async fn start(
         config: ValidConfig,
-        wallet_identity: String,
+        wallet: KeyPair,
         settings: Option<NetworkSettings>,
     ) -> Result<Self, StartError> {
         let dir = &config.config.data_dir;
@@ -82,12 +90,35 @@ impl RunningNode {
         )
         .await?;
         info!(node = %key.node_id(), network = %config.network, provider = provider.is_some(), "node starting");
+        let store = Store::open(dir)?;
+        let runtime = match &provider {
+            Some(_) => {
+                Some(crate::runtime::connect(&config.network, !config.network.is_mainnet()).await?)
+            }
+            None => None,
+        };
+        let rpc = RpcConfig {
+            base_url: config.config.qubic_rpc.clone(),
+            ..RpcConfig::default()
+        };
+        let wallet_identity = wallet.identity().to_string();
+        let settlement = QubicSettlement::start(
+            SettlementConfig {
+                rpc,
+                ..SettlementConfig::default()
+            },
+            wallet,
+            store.db(),
+        )?;
         let setup = ServiceSetup {
             key,
             network: config.network.clone(),
-            store: Store::open(dir)?,
+            store,
             wallet_identity,
             provider,
+            runtime,
+            settlement: Some(settlement),
+            gpu_note: gpu_note.clone(),
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;

@@ -66,6 +66,15 @@ pub struct JobRecord {
     pub spent: Qu,
     /// Published ports.
     pub ports: Vec<PublishedPort>,
+    /// The provider's lifecycle and meter (provider side only).
+    #[serde(default)]
+    pub lifecycle: Option<crate::jobs::Job>,
+    /// Qubic transactions credited to this job (each counts once).
+    #[serde(default)]
+    pub credited: Vec<String>,
+    /// The container, once created (provider side).
+    #[serde(default)]
+    pub container: Option<crate::runtime::ContainerId>,
 }
 
 impl JobRecord {
@@ -90,6 +99,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The database, for other owners of their own trees (the settlement's outbox).
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// Opens (or creates) `<dir>/node.db`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::open(dir.join("node.db"))?;

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use qubix_protocol::AgreementId;
 use qubix_protocol::api::{
-    ApiError, Billing, Earnings, Explanation, ExplainRequest, GpusView, Health, Instance, InstanceAction, LaunchRequest, LedgerEntry,
-    LogLine, MetricsSample, NodeInfo, OffersPage, PeerInfo, ProviderJob, ProviderPricing, ProviderStatus, Transfer, Wallet,
-    WithdrawRequest,
+    ApiError, Billing, Earnings, ExplainRequest, Explanation, GpusView, Health, Instance,
+    InstanceAction, LaunchRequest, LedgerEntry, LogLine, MetricsSample, NodeInfo, OffersPage,
+    PeerInfo, ProviderJob, ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::JobState;
 use reqwest::{Method, RequestBuilder};
@@ -41,17 +41,26 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, SdkError> {
         let url = self.url.trim_end_matches('/').to_owned();
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(SdkError::Config(format!("API URL {url:?} must start with http:// or https:// (set QUBIX_API)")));
+            return Err(SdkError::Config(format!(
+                "API URL {url:?} must start with http:// or https:// (set QUBIX_API)"
+            )));
         }
         if self.token.trim().is_empty() {
-            return Err(SdkError::Config("no API token: set QUBIX_TOKEN or point at the node's data dir".into()));
+            return Err(SdkError::Config(
+                "no API token: set QUBIX_TOKEN or point at the node's data dir".into(),
+            ));
         }
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| SdkError::Config(e.to_string()))?;
-        Ok(Client { http, url, token: self.token, retries: self.retries })
+        Ok(Client {
+            http,
+            url,
+            token: self.token,
+            retries: self.retries,
+        })
     }
 }
 
@@ -66,7 +75,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("url", &self.url).field("token", &"<redacted>").finish()
+        f.debug_struct("Client")
+            .field("url", &self.url)
+            .field("token", &"<redacted>")
+            .finish()
     }
 }
 
@@ -78,7 +90,12 @@ impl Client {
 
     /// A builder with defaults.
     pub fn builder(url: impl Into<String>, token: impl Into<String>) -> ClientBuilder {
-        ClientBuilder { url: url.into(), token: token.into(), timeout: Duration::from_secs(30), retries: 2 }
+        ClientBuilder {
+            url: url.into(),
+            token: token.into(),
+            timeout: Duration::from_secs(30),
+            retries: 2,
+        }
     }
 
     /// The base URL.
@@ -91,10 +108,17 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}/api/v1/{path}", self.url)).bearer_auth(&self.token)
+        self.http
+            .request(method, format!("{}/api/v1/{path}", self.url))
+            .bearer_auth(&self.token)
     }
 
-    async fn send<T: DeserializeOwned>(&self, what: &str, idempotent: bool, make: impl Fn() -> RequestBuilder) -> Result<T, SdkError> {
+    async fn send<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        make: impl Fn() -> RequestBuilder,
+    ) -> Result<T, SdkError> {
         let mut attempt = 0;
         loop {
             let result = self.send_once(what, make()).await;
@@ -108,25 +132,51 @@ impl Client {
         }
     }
 
-    async fn send_once<T: DeserializeOwned>(&self, what: &str, request: RequestBuilder) -> Result<T, SdkError> {
-        let response = request.send().await.map_err(|e| SdkError::Transport { url: self.url.clone(), message: e.to_string() })?;
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<T, SdkError> {
+        let response = request.send().await.map_err(|e| SdkError::Transport {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| SdkError::Transport { url: self.url.clone(), message: e.to_string() })?;
+        let bytes = response.bytes().await.map_err(|e| SdkError::Transport {
+            url: self.url.clone(),
+            message: e.to_string(),
+        })?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| SdkError::Decode { what: what.into(), message: e.to_string() });
+            return serde_json::from_slice(&bytes).map_err(|e| SdkError::Decode {
+                what: what.into(),
+                message: e.to_string(),
+            });
         }
         match serde_json::from_slice::<ApiError>(&bytes) {
             Ok(body) => Err(SdkError::from_api(status.as_u16(), body)),
-            Err(_) => Err(SdkError::Decode { what: what.into(), message: format!("HTTP {status} without an error body") }),
+            Err(_) => Err(SdkError::Decode {
+                what: what.into(),
+                message: format!("HTTP {status} without an error body"),
+            }),
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, SdkError> {
-        self.send(path, true, || self.request(Method::GET, path).query(query)).await
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, SdkError> {
+        self.send(path, true, || self.request(Method::GET, path).query(query))
+            .await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, SdkError> {
-        self.send(path, false, || self.request(Method::POST, path).json(body)).await
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, SdkError> {
+        self.send(path, false, || self.request(Method::POST, path).json(body))
+            .await
     }
 
     /// `GET health` (no token needed by the node, but sent anyway).
@@ -145,7 +195,13 @@ impl Client {
     }
 
     /// `GET offers`: a page of offers matching a query (`""` for all).
-    pub async fn offers(&self, q: &str, sort: Option<&str>, limit: Option<u32>, offset: Option<u32>) -> Result<OffersPage, SdkError> {
+    pub async fn offers(
+        &self,
+        q: &str,
+        sort: Option<&str>,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> Result<OffersPage, SdkError> {
         let mut query = vec![("q", q.to_owned())];
         if let Some(s) = sort {
             query.push(("sort", s.to_owned()));
@@ -161,7 +217,11 @@ impl Client {
 
     /// `POST offers/explain`: why a query matches what it matches.
     pub async fn explain(&self, q: &str) -> Result<Explanation, SdkError> {
-        self.send("offers/explain", true, || self.request(Method::POST, "offers/explain").json(&ExplainRequest { q: q.into() })).await
+        self.send("offers/explain", true, || {
+            self.request(Method::POST, "offers/explain")
+                .json(&ExplainRequest { q: q.into() })
+        })
+        .await
     }
 
     /// `GET gpus`.
@@ -192,23 +252,37 @@ impl Client {
             InstanceAction::Restart => "restart",
         };
         let path = format!("instances/{id}/{name}");
-        self.send(&path, false, || self.request(Method::POST, &path)).await
+        self.send(&path, false, || self.request(Method::POST, &path))
+            .await
     }
 
     /// `DELETE instances/{id}`: terminate (idempotent).
     pub async fn terminate(&self, id: AgreementId) -> Result<Instance, SdkError> {
         let path = format!("instances/{id}");
-        self.send(&path, true, || self.request(Method::DELETE, &path)).await
+        self.send(&path, true, || self.request(Method::DELETE, &path))
+            .await
     }
 
     /// `GET instances/{id}/logs`: the last `tail` lines.
     pub async fn logs(&self, id: AgreementId, tail: u32) -> Result<Vec<LogLine>, SdkError> {
-        self.get(&format!("instances/{id}/logs"), &[("tail", tail.to_string())]).await
+        self.get(
+            &format!("instances/{id}/logs"),
+            &[("tail", tail.to_string())],
+        )
+        .await
     }
 
     /// `GET instances/{id}/metrics`: the last `history` samples.
-    pub async fn metrics(&self, id: AgreementId, history: u32) -> Result<Vec<MetricsSample>, SdkError> {
-        self.get(&format!("instances/{id}/metrics"), &[("history", history.to_string())]).await
+    pub async fn metrics(
+        &self,
+        id: AgreementId,
+        history: u32,
+    ) -> Result<Vec<MetricsSample>, SdkError> {
+        self.get(
+            &format!("instances/{id}/metrics"),
+            &[("history", history.to_string())],
+        )
+        .await
     }
 
     /// `GET billing`.
@@ -217,8 +291,16 @@ impl Client {
     }
 
     /// `GET ledger/entries`.
-    pub async fn ledger_entries(&self, limit: u32, offset: u32) -> Result<Vec<LedgerEntry>, SdkError> {
-        self.get("ledger/entries", &[("limit", limit.to_string()), ("offset", offset.to_string())]).await
+    pub async fn ledger_entries(
+        &self,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<LedgerEntry>, SdkError> {
+        self.get(
+            "ledger/entries",
+            &[("limit", limit.to_string()), ("offset", offset.to_string())],
+        )
+        .await
     }
 
     /// `GET wallet`.
@@ -237,8 +319,14 @@ impl Client {
     }
 
     /// `PUT provider/pricing` (idempotent).
-    pub async fn set_pricing(&self, pricing: &ProviderPricing) -> Result<ProviderPricing, SdkError> {
-        self.send("provider/pricing", true, || self.request(Method::PUT, "provider/pricing").json(pricing)).await
+    pub async fn set_pricing(
+        &self,
+        pricing: &ProviderPricing,
+    ) -> Result<ProviderPricing, SdkError> {
+        self.send("provider/pricing", true, || {
+            self.request(Method::PUT, "provider/pricing").json(pricing)
+        })
+        .await
     }
 
     /// `GET provider/jobs`.
@@ -258,12 +346,20 @@ impl Client {
 
     /// Polls an instance until it runs, calling `progress` on every change; fails when it
     /// ends first or `timeout` passes.
-    pub async fn wait_until_running(&self, id: AgreementId, timeout: Duration, mut progress: impl FnMut(&Instance)) -> Result<Instance, SdkError> {
+    pub async fn wait_until_running(
+        &self,
+        id: AgreementId,
+        timeout: Duration,
+        mut progress: impl FnMut(&Instance),
+    ) -> Result<Instance, SdkError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last: Option<(JobState, Option<String>)> = None;
         loop {
             let instance = self.instance(id).await?;
-            let now = (instance.state, instance.progress.as_ref().map(|p| p.detail.clone()));
+            let now = (
+                instance.state,
+                instance.progress.as_ref().map(|p| p.detail.clone()),
+            );
             if last.as_ref() != Some(&now) {
                 progress(&instance);
                 last = Some(now);
@@ -272,11 +368,25 @@ impl Client {
                 return Ok(instance);
             }
             if instance.state.is_final() {
-                let why = instance.reason.map(|r| format!("{r:?}")).unwrap_or_else(|| "no reason given".into());
-                return Err(SdkError::Api { status: 409, code: qubix_protocol::api::ErrorCode::WrongState, message: format!("instance {id} ended as {} ({why}) before it ran", instance.state.as_str()), field: None });
+                let why = instance
+                    .reason
+                    .map(|r| format!("{r:?}"))
+                    .unwrap_or_else(|| "no reason given".into());
+                return Err(SdkError::Api {
+                    status: 409,
+                    code: qubix_protocol::api::ErrorCode::WrongState,
+                    message: format!(
+                        "instance {id} ended as {} ({why}) before it ran",
+                        instance.state.as_str()
+                    ),
+                    field: None,
+                });
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(SdkError::Timeout { what: format!("instance {id} to run"), secs: timeout.as_secs() });
+                return Err(SdkError::Timeout {
+                    what: format!("instance {id} to run"),
+                    secs: timeout.as_secs(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }

@@ -6,7 +6,9 @@ use qubix_protocol::api::{ApiError, ErrorCode};
 #[derive(Debug, thiserror::Error)]
 pub enum SdkError {
     /// The node could not be reached or the connection broke.
-    #[error("cannot reach the Qubix node at {url}: {message}; is `qubix node --gateway` running there? (set QUBIX_API)")]
+    #[error(
+        "cannot reach the Qubix node at {url}: {message}; is `qubix node --gateway` running there? (set QUBIX_API)"
+    )]
     Transport {
         /// The URL called.
         url: String,
@@ -26,7 +28,9 @@ pub enum SdkError {
         field: Option<String>,
     },
     /// The answer did not have the expected shape (version mismatch?).
-    #[error("unexpected answer from the node for {what}: {message}; are the CLI and node the same version?")]
+    #[error(
+        "unexpected answer from the node for {what}: {message}; are the CLI and node the same version?"
+    )]
     Decode {
         /// What was being read.
         what: String,
@@ -54,7 +58,10 @@ fn describe(status: u16, code: ErrorCode, message: &str, field: Option<&str>) ->
         _ => "",
     };
     match field {
-        Some(f) => format!("{message} [{}, field {f}, HTTP {status}]{hint}", code.as_str()),
+        Some(f) => format!(
+            "{message} [{}, field {f}, HTTP {status}]{hint}",
+            code.as_str()
+        ),
         None => format!("{message} [{}, HTTP {status}]{hint}", code.as_str()),
     }
 }
@@ -78,6 +85,11 @@ impl SdkError {
     }
 
     pub(crate) fn from_api(status: u16, body: ApiError) -> Self {
-        Self::Api { status, code: body.error.code, message: body.error.message, field: body.error.field }
+        Self::Api {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+            field: body.error.field,
+        }
     }
 }

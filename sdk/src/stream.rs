@@ -17,19 +17,43 @@ const STREAM_BUFFER: usize = 256;
 
 impl Client {
     fn ws_url(&self, path: &str) -> String {
-        let base = self.url().replacen("http://", "ws://", 1).replacen("https://", "wss://", 1);
+        let base = self
+            .url()
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1);
         format!("{base}/api/v1/{path}")
     }
 
-    async fn connect(&self, url: &str) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, SdkError> {
-        let mut request = url.into_client_request().map_err(|e| SdkError::Config(e.to_string()))?;
-        let auth = format!("Bearer {}", self.token()).parse().map_err(|_| SdkError::Config("token is not a valid header value".into()))?;
+    async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        SdkError,
+    > {
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| SdkError::Config(e.to_string()))?;
+        let auth = format!("Bearer {}", self.token())
+            .parse()
+            .map_err(|_| SdkError::Config("token is not a valid header value".into()))?;
         request.headers_mut().insert("authorization", auth);
-        let (ws, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| SdkError::Transport { url: url.into(), message: e.to_string() })?;
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| SdkError::Transport {
+                url: url.into(),
+                message: e.to_string(),
+            })?;
         Ok(ws)
     }
 
-    fn stream<T: DeserializeOwned + Send + 'static>(&self, path: String, reconnect: bool) -> impl Stream<Item = Result<T, SdkError>> + Send + 'static {
+    fn stream<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: String,
+        reconnect: bool,
+    ) -> impl Stream<Item = Result<T, SdkError>> + Send + 'static {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let client = self.clone();
         tokio::spawn(async move {
@@ -44,14 +68,22 @@ impl Client {
                 };
                 while let Some(msg) = ws.next().await {
                     let item = match msg {
-                        Ok(Message::Text(text)) => serde_json::from_str::<T>(&text).map_err(|e| SdkError::Decode { what: path.clone(), message: e.to_string() }),
+                        Ok(Message::Text(text)) => {
+                            serde_json::from_str::<T>(&text).map_err(|e| SdkError::Decode {
+                                what: path.clone(),
+                                message: e.to_string(),
+                            })
+                        }
                         Ok(Message::Ping(p)) => {
                             let _ = ws.send(Message::Pong(p)).await;
                             continue;
                         }
                         Ok(Message::Close(_)) => break,
                         Ok(_) => continue,
-                        Err(e) => Err(SdkError::Transport { url: url.clone(), message: e.to_string() }),
+                        Err(e) => Err(SdkError::Transport {
+                            url: url.clone(),
+                            message: e.to_string(),
+                        }),
                     };
                     let failed = item.is_err();
                     if tx.send(item).await.is_err() {
@@ -72,12 +104,20 @@ impl Client {
 
     /// Live log lines of an instance, after the last `tail` lines. Ends when the instance's
     /// log ends.
-    pub fn log_stream(&self, id: AgreementId, tail: u32) -> impl Stream<Item = Result<LogEvent, SdkError>> + Send + 'static {
+    pub fn log_stream(
+        &self,
+        id: AgreementId,
+        tail: u32,
+    ) -> impl Stream<Item = Result<LogEvent, SdkError>> + Send + 'static {
         self.stream(format!("instances/{id}/logs?tail={tail}"), false)
     }
 
     /// Live metrics samples of an instance, after the last `history` samples.
-    pub fn metrics_stream(&self, id: AgreementId, history: u32) -> impl Stream<Item = Result<MetricsSample, SdkError>> + Send + 'static {
+    pub fn metrics_stream(
+        &self,
+        id: AgreementId,
+        history: u32,
+    ) -> impl Stream<Item = Result<MetricsSample, SdkError>> + Send + 'static {
         self.stream(format!("instances/{id}/metrics?history={history}"), false)
     }
 
@@ -87,6 +127,8 @@ impl Client {
     }
 }
 
-fn tokio_stream_from<T: Send + 'static>(mut rx: mpsc::Receiver<T>) -> impl Stream<Item = T> + Send + 'static {
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }

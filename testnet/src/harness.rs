@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
+use qubix_ledger::devnet::{Devnet, DevnetConfig, DevnetHandle};
+use qubix_ledger::qubic::{KeyPair, Seed};
 use qubix_node::config::{NodeConfig, ProviderConfig};
 use qubix_node::keys::NodeKey;
 use qubix_node::network::NetworkSettings;
 use qubix_node::node::RunningNode;
 use qubix_node::service::NodeHandle;
 use qubix_protocol::topics::Network;
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 /// Why the testnet failed.
@@ -46,8 +49,8 @@ pub struct NodeSpec {
     pub price: u64,
     /// Country code.
     pub country: String,
-    /// Qubic identity it is paid at.
-    pub wallet_identity: String,
+    /// QU the devnet funds its wallet with at start.
+    pub funds: u64,
 }
 
 impl NodeSpec {
@@ -58,7 +61,7 @@ impl NodeSpec {
             simulate_gpu: None,
             price: 1_000,
             country: "DE".into(),
-            wallet_identity: DEFAULT_IDENTITY.into(),
+            funds: 10_000_000,
         }
     }
 
@@ -69,13 +72,27 @@ impl NodeSpec {
             simulate_gpu: Some(gpus.into()),
             price,
             country: country.into(),
-            wallet_identity: DEFAULT_IDENTITY.into(),
+            funds: 0,
         }
     }
 }
 
-/// A valid Qubic identity used when a spec names none.
-pub const DEFAULT_IDENTITY: &str = "LSGSCFHDOAHHLBDMLYZRFKVSFRQBBUZNGANESCIZCETYXKCDHLJHEMOFXCWB";
+/// A node's wallet: a seed derived from the testnet, the node's index and name, so a
+/// restarted node keeps its wallet.
+pub fn wallet_for(network: &str, index: usize, name: &str) -> KeyPair {
+    let digest = Sha256::new()
+        .chain_update(network.as_bytes())
+        .chain_update(index.to_le_bytes())
+        .chain_update(name.as_bytes())
+        .finalize();
+    let seed: String = (0..55)
+        .map(|i| char::from(b'a' + digest[i % 32].wrapping_add(i as u8) % 26))
+        .collect();
+    match Seed::new(&seed) {
+        Ok(seed) => KeyPair::from_seed(&seed),
+        Err(_) => unreachable!("55 lowercase letters are always a valid seed"),
+    }
+}
 
 /// One node of the testnet.
 #[derive(Debug)]
@@ -114,6 +131,7 @@ pub struct Testnet {
     heartbeat: Duration,
     offer_ttl_secs: u64,
     extra_bootstrap: Vec<String>,
+    devnet: Option<DevnetHandle>,
 }
 
 /// A misbehaving participant for tests: a bare network layer that publishes crafted bytes.
@@ -143,7 +161,30 @@ impl Testnet {
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
             extra_bootstrap: Vec::new(),
+            devnet: None,
         })
+    }
+
+    /// A testnet with a Qubic devnet (ticks every `tick`) that nodes settle against.
+    pub async fn with_devnet(name: &str, tick: Duration) -> Result<Self, TestnetError> {
+        let mut net = Self::new(name)?;
+        let config = DevnetConfig {
+            tick_period: Some(tick),
+            ..DevnetConfig::default()
+        };
+        let devnet = Devnet::start(config)
+            .await
+            .map_err(|e| TestnetError::Node {
+                name: "devnet".into(),
+                message: e.to_string(),
+            })?;
+        net.devnet = Some(devnet);
+        Ok(net)
+    }
+
+    /// The devnet, when there is one.
+    pub fn devnet(&self) -> Option<&DevnetHandle> {
+        self.devnet.as_ref()
     }
 
     fn config(
@@ -160,7 +201,10 @@ impl Testnet {
             bootstrap,
             mdns: false,
             gateway: None,
-            qubic_rpc: "http://127.0.0.1:9".into(),
+            qubic_rpc: self
+                .devnet
+                .as_ref()
+                .map_or_else(|| "http://127.0.0.1:9".into(), |d| d.url().to_owned()),
             provider: ProviderConfig {
                 enabled: spec.simulate_gpu.is_some(),
                 simulate_gpu: spec.simulate_gpu.clone(),
@@ -180,7 +224,13 @@ impl Testnet {
     /// Bootstrap addresses for a new node: the first node and the previous one.
     fn bootstrap(&self) -> Vec<String> {
         let mut out: Vec<String> = self.extra_bootstrap.clone();
-        out.extend(self.nodes.iter().filter(|n| n.is_running()).take(1).map(|n| n.addr.to_string()));
+        out.extend(
+            self.nodes
+                .iter()
+                .filter(|n| n.is_running())
+                .take(1)
+                .map(|n| n.addr.to_string()),
+        );
         if let Some(last) = self.nodes.iter().rev().find(|n| n.is_running()) {
             let a = last.addr.to_string();
             if !out.contains(&a) {
@@ -192,6 +242,7 @@ impl Testnet {
 
     async fn launch(
         &self,
+        index: usize,
         spec: &NodeSpec,
         data_dir: PathBuf,
         port: u16,
@@ -208,7 +259,8 @@ impl Testnet {
         let mut settings = NetworkSettings::new(valid.network.clone());
         settings.heartbeat = self.heartbeat;
         settings.mdns = false;
-        let node = RunningNode::start(valid, spec.wallet_identity.clone(), Some(settings))
+        let wallet = wallet_for(&self.network, index, &spec.name);
+        let node = RunningNode::start(valid, wallet, Some(settings))
             .await
             .map_err(|e| err(e.to_string()))?;
         let handle = node.handle.clone();
@@ -238,8 +290,15 @@ impl Testnet {
             .dir
             .path()
             .join(format!("{}-{}", self.nodes.len(), spec.name));
+        let index = self.nodes.len();
+        if let (Some(devnet), true) = (&self.devnet, spec.funds > 0) {
+            devnet.fund(
+                &wallet_for(&self.network, index, &spec.name).identity(),
+                spec.funds,
+            );
+        }
         let (running, addr) = self
-            .launch(&spec, data_dir.clone(), 0, self.bootstrap())
+            .launch(index, &spec, data_dir.clone(), 0, self.bootstrap())
             .await?;
         self.nodes.push(TestNode {
             spec,
@@ -335,7 +394,7 @@ impl Testnet {
             .collect();
         let spec = self.nodes[i].spec.clone();
         let (running, addr) = self
-            .launch(&spec, self.nodes[i].data_dir.clone(), port, bootstrap)
+            .launch(i, &spec, self.nodes[i].data_dir.clone(), port, bootstrap)
             .await?;
         self.nodes[i].running = Some(running);
         self.nodes[i].addr = addr;

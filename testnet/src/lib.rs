@@ -5,3 +5,13 @@ pub mod bench;
 pub mod harness;
 
 pub use harness::{NodeSpec, Rogue, TestNode, Testnet, TestnetError, wait_until};
+
+/// Installs a log subscriber for tests when `RUST_LOG` is set (once per process).
+pub fn init_test_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

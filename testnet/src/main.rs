@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 mod up;
 
 #[derive(Parser, Debug)]
-#[command(name = "qubix-testnet", version, about = "A whole Qubix network on one machine")]
+#[command(
+    name = "qubix-testnet",
+    version,
+    about = "A whole Qubix network on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -60,8 +64,12 @@ async fn bench(json: bool, quick: bool, out: Option<PathBuf>) -> anyhow::Result<
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,qubix_testnet=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,qubix_testnet=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Up(args) => up::run(args).await,
         Command::Bench { json, quick, out } => bench(json, quick, out).await,

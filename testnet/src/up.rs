@@ -56,7 +56,13 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut net = Testnet::new("testnet")?;
     for i in 0..args.providers {
         let (gpus, price, country) = LINEUP[i % LINEUP.len()];
-        net.add(NodeSpec::provider(&format!("provider-{i}"), gpus, price, country)).await?;
+        net.add(NodeSpec::provider(
+            &format!("provider-{i}"),
+            gpus,
+            price,
+            country,
+        ))
+        .await?;
     }
     net.add(NodeSpec::consumer("consumer")).await?;
     let file = TestnetFile {
@@ -64,19 +70,37 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         nodes: net
             .nodes
             .iter()
-            .map(|n| NodeEntry { name: n.spec.name.clone(), node_id: n.handle().node_id().to_string(), address: n.addr.to_string(), simulated_gpus: n.spec.simulate_gpu.clone() })
+            .map(|n| NodeEntry {
+                name: n.spec.name.clone(),
+                node_id: n.handle().node_id().to_string(),
+                address: n.addr.to_string(),
+                simulated_gpus: n.spec.simulate_gpu.clone(),
+            })
             .collect(),
         simulated: true,
     };
-    let dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
+    let dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("testnet.json"), serde_json::to_vec_pretty(&file)?)?;
-    println!("Qubix testnet is up: {} providers with SIMULATED GPUs and 1 consumer on loopback.", args.providers);
+    println!(
+        "Qubix testnet is up: {} providers with SIMULATED GPUs and 1 consumer on loopback.",
+        args.providers
+    );
     for n in &file.nodes {
-        println!("  {:<12} {}  {}", n.name, n.node_id, n.simulated_gpus.as_deref().unwrap_or("consumer"));
+        println!(
+            "  {:<12} {}  {}",
+            n.name,
+            n.node_id,
+            n.simulated_gpus.as_deref().unwrap_or("consumer")
+        );
     }
     println!("Node list: {}", dir.join("testnet.json").display());
-    println!("The web console ({}) and the Qubic devnet are not part of this build yet.", args.gateway);
+    println!(
+        "The web console ({}) and the Qubic devnet are not part of this build yet.",
+        args.gateway
+    );
     println!("Press Ctrl-C to stop.");
     tokio::signal::ctrl_c().await?;
     println!("Stopping: withdrawing offers and saving state…");

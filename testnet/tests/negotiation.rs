@@ -29,15 +29,23 @@ fn launch(gpus: u32, query: &str) -> LaunchRequest {
 
 async fn market(gpus: &str) -> Testnet {
     let mut net = Testnet::new("negotiation-test").unwrap();
-    net.add(NodeSpec::provider("provider", gpus, 1_200, "DE")).await.unwrap();
+    net.add(NodeSpec::provider("provider", gpus, 1_200, "DE"))
+        .await
+        .unwrap();
     net.add(NodeSpec::consumer("alice")).await.unwrap();
     net.add(NodeSpec::consumer("bob")).await.unwrap();
     for i in 1..3 {
         let h = net.nodes[i].handle().clone();
-        wait_until(Duration::from_secs(20), "the offer to reach the consumers", || {
-            let h = h.clone();
-            async move { (h.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-        })
+        wait_until(
+            Duration::from_secs(20),
+            "the offer to reach the consumers",
+            || {
+                let h = h.clone();
+                async move {
+                    (h.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(())
+                }
+            },
+        )
         .await
         .unwrap();
     }
@@ -54,7 +62,11 @@ fn code(e: ServiceError) -> (ErrorCode, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_rents_and_both_sides_record_the_agreement() {
     let mut net = market("RTX 4090:24:2").await;
-    let instance = net.nodes[1].handle().launch(launch(1, "gpu_name=RTX_4090")).await.unwrap();
+    let instance = net.nodes[1]
+        .handle()
+        .launch(launch(1, "gpu_name=RTX_4090"))
+        .await
+        .unwrap();
     assert_eq!(instance.state, JobState::Negotiated);
     assert_eq!(instance.price_per_gpu_hour, Qu(1_200));
     assert_eq!(instance.budget, Qu(1_200));
@@ -62,10 +74,24 @@ async fn a_consumer_rents_and_both_sides_record_the_agreement() {
     assert_eq!(net.nodes[1].handle().instances().await.unwrap().len(), 1);
     // The provider republishes with one GPU fewer.
     let bob = net.nodes[2].handle().clone();
-    wait_until(Duration::from_secs(20), "the offer to show one free GPU", || {
-        let bob = bob.clone();
-        async move { (bob.offers(String::new(), None, None, None).await.ok()?.offers.first()?.offer.gpu_count == 1).then_some(()) }
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the offer to show one free GPU",
+        || {
+            let bob = bob.clone();
+            async move {
+                (bob.offers(String::new(), None, None, None)
+                    .await
+                    .ok()?
+                    .offers
+                    .first()?
+                    .offer
+                    .gpu_count
+                    == 1)
+                    .then_some(())
+            }
+        },
+    )
     .await
     .unwrap();
     // The agreement survives a restart of the consumer.
@@ -95,15 +121,32 @@ async fn refusals_are_coded_and_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_consumers_race_for_the_last_gpu_and_exactly_one_wins() {
     let net = market("RTX 4090:24:1").await;
-    let offer = net.nodes[1].handle().offers(String::new(), None, None, None).await.unwrap().offers[0].offer.offer_id;
+    let offer = net.nodes[1]
+        .handle()
+        .offers(String::new(), None, None, None)
+        .await
+        .unwrap()
+        .offers[0]
+        .offer
+        .offer_id;
     let mut a = launch(1, "");
     a.offer_id = Some(offer);
     let b = a.clone();
-    let (ra, rb) = tokio::join!(net.nodes[1].handle().launch(a), net.nodes[2].handle().launch(b));
+    let (ra, rb) = tokio::join!(
+        net.nodes[1].handle().launch(a),
+        net.nodes[2].handle().launch(b)
+    );
     let wins = [ra.is_ok(), rb.is_ok()].iter().filter(|w| **w).count();
     assert_eq!(wins, 1, "exactly one consumer must win: {ra:?} / {rb:?}");
-    let loser = if ra.is_ok() { rb.unwrap_err() } else { ra.unwrap_err() };
+    let loser = if ra.is_ok() {
+        rb.unwrap_err()
+    } else {
+        ra.unwrap_err()
+    };
     let (c, message) = code(loser);
-    assert!(matches!(c, ErrorCode::ProviderRefused | ErrorCode::NotFound), "{c:?}: {message}");
+    assert!(
+        matches!(c, ErrorCode::ProviderRefused | ErrorCode::NotFound),
+        "{c:?}: {message}"
+    );
     net.shutdown().await;
 }

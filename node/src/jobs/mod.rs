@@ -1,5 +1,11 @@
-//! Jobs on the provider: the lifecycle state machine and its billing.
+//! Jobs: the provider's lifecycle state machine and billing ([`lifecycle`]), the runner
+//! that performs its effects on the container runtime ([`runner`]), and the bounded log and
+//! metrics buffers both sides keep ([`books`]).
 
+pub mod books;
 pub mod lifecycle;
+pub mod runner;
 
+pub use books::{LogBook, MetricsBook};
 pub use lifecycle::{Effect, Input, Job, Meter};
+pub use runner::{RunnerHandle, spawn};

@@ -1,1 +1,159 @@
-//! Container runtime (in progress).
+//! The container runtime: how a provider's node runs a job.
+//!
+//! The node holds one `Arc<dyn ContainerRuntime>` (from [`connect`]) and the job lifecycle
+//! manager drives it: `pull` → `create` → `start`, then `inspect`/`wait`/`logs`/`stats`
+//! while it runs, `stop`/`start`/`restart` on the consumer's word, and `remove` at the end.
+//! After a node restart, `list_managed` finds every container that carries the Qubix
+//! labels, with its agreement id, for reconciliation.
+//!
+//! - [`DockerRuntime`] (`docker/`): Docker through bollard. A [`ContainerSpec`] becomes a
+//!   container with GPUs attached by UUID, CPU/memory/pids limits, every capability but a
+//!   short list dropped, `no-new-privileges`, a named workspace volume, ports published on
+//!   an ephemeral host port, and labels naming the agreement. The spec has no field for
+//!   anything privileged, so no request can ask for it.
+//! - [`LocalProcessRuntime`] (`local/`): the testnet's fallback without Docker; the
+//!   command runs as a local process, without isolation, and says so loudly. Refused on
+//!   mainnet.
+//! - [`bench`]: start latency through the runtime beside a plain `docker run`.
+//!
+//! Streams (logs) are pulled by the reader and own what they need (`'static`), so a task
+//! can forward them; nothing in here queues without bound.
+
+pub mod bench;
+mod docker;
+mod error;
+mod local;
+mod spec;
+mod timestamp;
+mod types;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use qubix_protocol::api::LogLine;
+use qubix_protocol::topics::Network;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+pub use docker::{CAPABILITIES, DockerRuntime};
+pub use error::{PullFailure, RuntimeError};
+pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
+pub use spec::{
+    ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, MAX_CPU_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
+    SpecError, WORKSPACE_PATH, container_name, workspace_volume,
+};
+pub use types::{
+    BoundPort, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExitStatus,
+    ManagedContainer, PullProgress, RuntimeInfo, RuntimeKind,
+};
+
+/// Longest log line kept; longer lines are cut (a job printing a megabyte without a
+/// newline must not cost a megabyte per reader).
+pub const MAX_LOG_LINE_BYTES: usize = 16 * 1024;
+
+/// Runs job containers. Object-safe: the node holds an `Arc<dyn ContainerRuntime>` (and
+/// `Debug`, so structs holding one can derive it).
+///
+/// Operations on a container that does not exist fail with
+/// [`RuntimeError::NoSuchContainer`], except `inspect` (which reports
+/// [`ContainerStatus::Missing`]) and `remove` (which succeeds: removing is idempotent).
+pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
+    /// Which implementation this is.
+    fn kind(&self) -> RuntimeKind;
+
+    /// Engine version and whether it can attach NVIDIA GPUs.
+    fn probe(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>>;
+
+    /// Makes `image` present, reporting progress; a present image needs no registry.
+    /// Progress is advisory: updates are skipped while `progress` is full, except the last
+    /// one (`complete: true`).
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        progress: mpsc::Sender<PullProgress>,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Validates `spec` and creates its container (not started). The image must be present.
+    fn create<'a>(
+        &'a self,
+        spec: &'a ContainerSpec,
+    ) -> BoxFuture<'a, Result<ContainerId, RuntimeError>>;
+
+    /// Starts a created or stopped container; a running one is left as it is.
+    fn start<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// SIGTERM, then SIGKILL after `timeout` (Docker counts whole seconds, rounding up);
+    /// the container and its workspace are kept. A container not running is left as it is.
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Stops (as `stop`) and starts again.
+    fn restart<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// Kills and removes the container; with `with_volume`, its workspace too.
+    fn remove<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        with_volume: bool,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>>;
+
+    /// The container's state, `Missing` when it does not exist.
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ContainerState, RuntimeError>>;
+
+    /// Every container carrying the Qubix labels, with its agreement id and state.
+    fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ManagedContainer>, RuntimeError>>;
+
+    /// Log lines, stdout and stderr apart, oldest first: the last `tail` (all when `None`),
+    /// then with `follow` new ones until the container stops.
+    fn logs(
+        &self,
+        id: &ContainerId,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> BoxStream<'static, Result<LogLine, RuntimeError>>;
+
+    /// One sample of CPU and memory use (zeros while not running).
+    fn stats<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ContainerStats, RuntimeError>>;
+
+    /// Waits until the container is not running and says how it ended; at once for one
+    /// that is not running (code 0 for one never started).
+    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>>;
+}
+
+/// The runtime for this node: Docker when a daemon answers; otherwise, on a testnet and
+/// when `allow_local_fallback`, local processes (in the system temp directory); otherwise
+/// an error that says how to get Docker.
+pub async fn connect(
+    network: &Network,
+    allow_local_fallback: bool,
+) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
+    let unreachable = match DockerRuntime::connect().await {
+        Ok(docker) => {
+            info!(network = network.name(), "jobs run in Docker containers");
+            return Ok(Arc::new(docker));
+        }
+        Err(e) => e,
+    };
+    if !allow_local_fallback || network.is_mainnet() {
+        return Err(unreachable);
+    }
+    warn!(error = %unreachable, "Docker unreachable; falling back to local processes");
+    let root = std::env::temp_dir().join(format!("qubix-jobs-{}", network.name()));
+    Ok(Arc::new(LocalProcessRuntime::for_testnet(network, root)?))
+}

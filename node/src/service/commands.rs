@@ -1,10 +1,13 @@
 //! The API of the service: a cloneable [`NodeHandle`] that sends bounded commands with a
 //! oneshot reply, and the service's side of each command.
 
+use super::instances::InstanceFeeds;
 use qubix_protocol::api::{
     ApiError, ErrorCode, Event, Instance, LaunchRequest, NodeInfo, OfferView, OffersPage, PeerInfo,
     ProviderPricing,
 };
+use qubix_protocol::api::{GpuInfo, GpusView, LogLine, MetricsSample, ProviderJob};
+use qubix_protocol::control::JobAction;
 use qubix_protocol::query::{Explanation, OfferFacts, Query, explain};
 use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, NodeId};
@@ -59,7 +62,7 @@ type Reply<T> = oneshot::Sender<Result<T, ServiceError>>;
 
 /// A command to the service.
 #[derive(Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Node facts.
     Info(Reply<NodeInfo>),
     /// A page of offers.
@@ -88,6 +91,14 @@ pub enum Command {
     Instances(Reply<Vec<Instance>>),
     /// One instance.
     Instance(AgreementId, Reply<Instance>),
+    /// Stop, start, restart or terminate an instance.
+    Act(AgreementId, JobAction, Reply<Instance>),
+    /// The log and metrics buffers of an instance.
+    Feeds(AgreementId, Reply<InstanceFeeds>),
+    /// This node's GPUs.
+    Gpus(Reply<GpusView>),
+    /// Jobs this node runs for others.
+    ProviderJobs(Reply<Vec<ProviderJob>>),
     /// The provider's pricing.
     Pricing(Reply<ProviderPricing>),
     /// Sets the provider's pricing and republishes its offers.
@@ -233,6 +244,42 @@ impl NodeHandle {
     ) -> Result<ProviderPricing, ServiceError> {
         self.call(|reply| Command::SetPricing(pricing, reply)).await
     }
+
+    /// Stops, starts, restarts or terminates an instance; returns it after the provider
+    /// answered.
+    pub async fn act(&self, id: AgreementId, action: JobAction) -> Result<Instance, ServiceError> {
+        self.call(|reply| Command::Act(id, action, reply)).await
+    }
+
+    /// The last `tail` log lines of an instance and a live feed of the next ones.
+    pub async fn logs(
+        &self,
+        id: AgreementId,
+        tail: usize,
+    ) -> Result<(Vec<LogLine>, broadcast::Receiver<LogLine>), ServiceError> {
+        let feeds = self.call(|reply| Command::Feeds(id, reply)).await?;
+        Ok(feeds.logs.tail_and_follow(tail))
+    }
+
+    /// The last `history` metrics samples of an instance and a live feed of the next ones.
+    pub async fn metrics(
+        &self,
+        id: AgreementId,
+        history: usize,
+    ) -> Result<(Vec<MetricsSample>, broadcast::Receiver<MetricsSample>), ServiceError> {
+        let feeds = self.call(|reply| Command::Feeds(id, reply)).await?;
+        Ok(feeds.metrics.tail_and_follow(history))
+    }
+
+    /// This node's GPUs, or why it has none.
+    pub async fn gpus(&self) -> Result<GpusView, ServiceError> {
+        self.call(Command::Gpus).await
+    }
+
+    /// Jobs this node runs for others, newest first.
+    pub async fn provider_jobs(&self) -> Result<Vec<ProviderJob>, ServiceError> {
+        self.call(Command::ProviderJobs).await
+    }
 }
 
 fn invalid_query(e: qubix_protocol::query::QueryError) -> ServiceError {
@@ -323,17 +370,22 @@ impl Service {
             }
             Command::Launch(request, reply) => self.launch(*request, reply),
             Command::Instances(reply) => {
-                let list = self
+                let mut list: Vec<Instance> = self
                     .jobs
                     .iter()
                     .filter(|(_, j)| j.role == Role::Consumer)
-                    .map(|(id, j)| instance_of(id, j))
+                    .filter_map(|(id, _)| self.instance_view(*id).ok())
                     .collect();
-                let _ = reply.send(list);
+                list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                let _ = reply.send(Ok(list));
             }
             Command::Instance(id, reply) => {
+                let _ = reply.send(self.instance_view(id));
+            }
+            Command::Act(id, action, reply) => self.act(id, action, reply),
+            Command::Feeds(id, reply) => {
                 let result = match self.jobs.get(&id) {
-                    Some(job) if job.role == Role::Consumer => instance_of(&id, job),
+                    Some(j) if j.role == Role::Consumer => Ok(self.feeds(id)),
                     _ => Err(ServiceError::Api(
                         ErrorCode::NotFound,
                         format!("no instance {id}"),
@@ -341,6 +393,12 @@ impl Service {
                     )),
                 };
                 let _ = reply.send(result);
+            }
+            Command::Gpus(reply) => {
+                let _ = reply.send(Ok(self.gpus_view()));
+            }
+            Command::ProviderJobs(reply) => {
+                let _ = reply.send(Ok(self.provider_job_list()));
             }
             Command::Pricing(reply) => {
                 let _ = reply.send(self.provider_mut().map(|p| p.pricing()));
@@ -408,5 +466,72 @@ impl Service {
             offers_known: self.book.len(),
             started_at: self.started_at,
         }
+    }
+}
+
+impl Service {
+    fn gpus_view(&self) -> GpusView {
+        let Some(p) = &self.provider else {
+            return GpusView {
+                probe: "none".into(),
+                reason: Some(self.gpu_note.clone().unwrap_or_else(|| {
+                    "this node is not a provider; start it with --provider".into()
+                })),
+                gpus: Vec::new(),
+            };
+        };
+        let probe = p.probe();
+        let allocated: std::collections::HashMap<&String, AgreementId> = self
+            .desk
+            .reservations()
+            .iter()
+            .flat_map(|(id, r)| r.gpus.iter().map(move |g| (g, *id)))
+            .collect();
+        let gpus = probe
+            .devices()
+            .iter()
+            .map(|d| GpuInfo {
+                index: d.index,
+                uuid: d.uuid.clone(),
+                model: d.model.clone(),
+                vram_mib: d.vram_mib,
+                driver_version: d.driver_version.clone(),
+                cuda_version: d.cuda_version.to_string(),
+                compute_capability: d.compute_capability.to_string(),
+                simulated: d.simulated,
+                allocated_to: allocated.get(&d.uuid).copied(),
+            })
+            .collect();
+        GpusView {
+            probe: probe.kind().into(),
+            reason: None,
+            gpus,
+        }
+    }
+
+    fn provider_job_list(&self) -> Vec<ProviderJob> {
+        let mut jobs: Vec<ProviderJob> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.role == Role::Provider)
+            .filter_map(|(id, j)| {
+                let terms = j.terms().ok()?;
+                let t = terms.payload();
+                let image = t.open_request().ok()?.payload().image.clone();
+                Some(ProviderJob {
+                    id: *id,
+                    consumer: t.consumer,
+                    state: j.state,
+                    image,
+                    gpus: t.gpus,
+                    price_per_gpu_hour: t.price_per_gpu_hour,
+                    earned: j.spent,
+                    created_at: j.created_at,
+                    reason: j.reason,
+                })
+            })
+            .collect();
+        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        jobs
     }
 }

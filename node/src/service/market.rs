@@ -108,6 +108,10 @@ impl Provider {
         }
     }
 
+    pub(crate) fn probe(&self) -> std::sync::Arc<dyn crate::gpu::GpuProbe> {
+        self.setup.probe.clone()
+    }
+
     pub(crate) fn fill_desk(&self, desk: &mut ProviderDesk) {
         for g in &self.groups {
             desk.set_offer(g.capacity.clone());

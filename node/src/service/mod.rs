@@ -5,6 +5,8 @@
 //! lives in pure modules (`market`, `negotiation`); this task only performs what they decide.
 
 mod commands;
+mod instances;
+mod jobs;
 mod market;
 mod negotiate;
 
@@ -27,7 +29,8 @@ use crate::negotiation::ProviderDesk;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::store::{JobRecord, Store};
 
-pub use commands::{Command, NodeHandle, ServiceError};
+pub(crate) use commands::Command;
+pub use commands::{NodeHandle, ServiceError};
 
 /// Capacity of the API command queue.
 const COMMAND_QUEUE: usize = 256;
@@ -46,6 +49,16 @@ pub struct ProviderSetup {
     pub config: crate::config::ProviderConfig,
 }
 
+impl std::fmt::Debug for ServiceSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceSetup")
+            .field("node", &self.key.node_id())
+            .field("network", &self.network)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for ProviderSetup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "ProviderSetup({} GPUs)", self.probe.devices().len())
@@ -53,7 +66,6 @@ impl std::fmt::Debug for ProviderSetup {
 }
 
 /// Everything the service needs at start.
-#[derive(Debug)]
 pub struct ServiceSetup {
     /// The node's key.
     pub key: NodeKey,
@@ -65,6 +77,12 @@ pub struct ServiceSetup {
     pub wallet_identity: String,
     /// Provider setup, when this node offers GPUs.
     pub provider: Option<ProviderSetup>,
+    /// Where provider jobs run (Docker, or local processes on a testnet).
+    pub runtime: Option<Arc<dyn crate::runtime::ContainerRuntime>>,
+    /// Payments on the Qubic network (or the devnet).
+    pub settlement: Option<qubix_ledger::settle::QubicSettlement>,
+    /// Why no GPU is offered, on a provider that found none.
+    pub gpu_note: Option<String>,
 }
 
 /// Results of spawned tasks.
@@ -78,6 +96,31 @@ pub(crate) enum Internal {
     },
     Agreed {
         record: Box<JobRecord>,
+        reply: tokio::sync::oneshot::Sender<Result<qubix_protocol::api::Instance, ServiceError>>,
+    },
+    Paid {
+        id: AgreementId,
+        tx_id: String,
+        amount: qubix_protocol::Qu,
+    },
+    ConsumerPaid {
+        id: AgreementId,
+        amount: qubix_protocol::Qu,
+    },
+    Status {
+        id: AgreementId,
+        status: qubix_protocol::control::JobStatus,
+    },
+    ProviderLost {
+        id: AgreementId,
+    },
+    Progress {
+        id: AgreementId,
+        progress: qubix_protocol::api::Progress,
+    },
+    Acted {
+        id: AgreementId,
+        result: Result<qubix_protocol::control::JobStatus, ServiceError>,
         reply: tokio::sync::oneshot::Sender<Result<qubix_protocol::api::Instance, ServiceError>>,
     },
 }
@@ -97,7 +140,20 @@ pub(crate) struct Service {
     events: broadcast::Sender<Event>,
     internal_tx: mpsc::Sender<Internal>,
     started_at: UnixMillis,
+    runtime: Option<Arc<dyn crate::runtime::ContainerRuntime>>,
+    settlement: Option<qubix_ledger::settle::QubicSettlement>,
+    runners: HashMap<AgreementId, crate::jobs::RunnerHandle>,
+    job_inputs: crate::jobs::runner::InputSender,
+    control_nonces: HashMap<qubix_protocol::Nonce, UnixMillis>,
+    public_host: String,
+    feeds: HashMap<AgreementId, instances::InstanceFeeds>,
+    progress: HashMap<AgreementId, qubix_protocol::api::Progress>,
+    shutdown: CancellationToken,
+    gpu_note: Option<String>,
 }
+
+/// Capacity of the queue of runner reports.
+const JOB_INPUT_QUEUE: usize = 256;
 
 /// Starts the service task; returns its handle.
 pub fn start(
@@ -110,6 +166,11 @@ pub fn start(
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_QUEUE);
     let (events, _) = broadcast::channel(EVENT_CAPACITY);
+    let (job_inputs, job_inputs_rx) = mpsc::channel(JOB_INPUT_QUEUE);
+    let public_host = setup
+        .provider
+        .as_ref()
+        .map_or_else(|| "127.0.0.1".to_owned(), |p| p.config.public_host.clone());
     let jobs: HashMap<_, _> = setup.store.jobs()?.into_iter().collect();
     let provider = setup
         .provider
@@ -133,8 +194,19 @@ pub fn start(
         events: events.clone(),
         internal_tx,
         started_at: UnixMillis::now(),
+        runtime: setup.runtime,
+        settlement: setup.settlement,
+        runners: HashMap::new(),
+        job_inputs,
+        control_nonces: HashMap::new(),
+        public_host,
+        feeds: HashMap::new(),
+        progress: HashMap::new(),
+        shutdown: shutdown.clone(),
+        gpu_note: setup.gpu_note,
     };
     service.restore_reservations();
+    service.resume_jobs();
     let handle = NodeHandle::new(
         command_tx,
         net,
@@ -145,7 +217,14 @@ pub fn start(
     );
     let task = tokio::spawn(async move {
         service
-            .run(command_rx, net_events, internal_rx, shutdown, crash)
+            .run(
+                command_rx,
+                net_events,
+                internal_rx,
+                job_inputs_rx,
+                shutdown,
+                crash,
+            )
             .await
     });
     Ok((handle, task))
@@ -157,6 +236,7 @@ impl Service {
         mut commands: mpsc::Receiver<Command>,
         mut net_events: mpsc::Receiver<NetworkEvent>,
         mut internal: mpsc::Receiver<Internal>,
+        mut job_inputs: mpsc::Receiver<(AgreementId, crate::jobs::Input)>,
         shutdown: CancellationToken,
         crash: CancellationToken,
     ) {
@@ -173,6 +253,9 @@ impl Service {
                 () = shutdown.cancelled() => break,
                 Some(event) = net_events.recv() => self.on_network_event(event).await,
                 Some(msg) = internal.recv() => self.on_internal(msg).await,
+                Some((id, input)) = job_inputs.recv() => {
+                    let _ = self.apply(id, input).await;
+                }
                 Some(command) = commands.recv() => self.on_command(command).await,
                 _ = republish.tick() => self.publish_offers().await,
                 _ = sweep.tick() => self.sweep().await,
@@ -214,12 +297,11 @@ impl Service {
                 request,
                 channel,
             } => self.on_negotiate(peer, request, channel).await,
-            NetworkEvent::Job { channel, .. } => {
-                let reply = qubix_protocol::control::JobReply::Error(
-                    qubix_protocol::control::JobErrorCode::UnknownJob,
-                );
-                let _ = self.net.respond_job(channel, reply).await;
-            }
+            NetworkEvent::Job {
+                peer,
+                request,
+                channel,
+            } => self.on_job(peer, request, channel).await,
             NetworkEvent::PeerConnected(peer) => {
                 self.emit_peer(peer, true);
                 self.start_sync(peer);
@@ -229,6 +311,22 @@ impl Service {
                 self.emit_peer(peer, false);
             }
             NetworkEvent::Listening(_) => {}
+        }
+    }
+
+    /// After a restart: runners for live provider jobs, drivers for live instances.
+    fn resume_jobs(&mut self) {
+        let live: Vec<(AgreementId, crate::store::Role)> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| !j.state.is_final())
+            .map(|(id, j)| (*id, j.role))
+            .collect();
+        for (id, role) in live {
+            match role {
+                crate::store::Role::Provider => self.spawn_runner(id),
+                crate::store::Role::Consumer => self.drive_instance(id),
+            }
         }
     }
 
@@ -248,8 +346,17 @@ impl Service {
             } => self.on_sync_page(peer, offers, next, page),
             Internal::Agreed { record, reply } => {
                 let result = self.record_agreement(*record);
+                if let Ok(instance) = &result {
+                    self.drive_instance(instance.id);
+                }
                 let _ = reply.send(result);
             }
+            Internal::Paid { id, tx_id, amount } => self.credit(id, tx_id, amount).await,
+            Internal::ConsumerPaid { id, amount } => self.on_consumer_paid(id, amount),
+            Internal::Status { id, status } => self.on_status(id, status),
+            Internal::ProviderLost { id } => self.on_provider_lost(id),
+            Internal::Progress { id, progress } => self.on_progress(id, progress),
+            Internal::Acted { id, result, reply } => self.acted(id, result, reply),
         }
     }
 
@@ -261,6 +368,7 @@ impl Service {
         {
             let _ = self.events.send(Event::OfferRemoved { offer_id, provider });
         }
+        self.tick_jobs().await;
         let lapsed = self.desk.sweep(now);
         if !lapsed.is_empty() {
             warn!(

@@ -102,11 +102,11 @@ impl Service {
         let now = UnixMillis::now();
         let record = JobRecord {
             offer_id: request.payload().offer_id,
-            gpu_model: self.gpu_model_of(&request.payload().offer_id),
+            gpu_model: self.reserved_model(reservation.as_ref()),
             simulated: self
-                .book
-                .get(&request.payload().offer_id)
-                .is_some_and(|o| o.payload().simulated),
+                .provider
+                .as_ref()
+                .is_some_and(|p| p.probe().kind() == "simulated"),
             gpu_uuids: reservation.map(|r| r.gpus).unwrap_or_default(),
             role: Role::Provider,
             state: JobState::Negotiated,
@@ -118,17 +118,28 @@ impl Service {
             paid: Qu::ZERO,
             spent: Qu::ZERO,
             ports: Vec::new(),
+            lifecycle: None,
+            credited: Vec::new(),
+            container: None,
             agreement,
         };
         self.store.put_job(&t.agreement_id, &record)?;
         self.jobs.insert(t.agreement_id, record);
+        self.start_provider_job(t.agreement_id);
         Ok(())
     }
 
-    fn gpu_model_of(&self, offer: &qubix_protocol::OfferId) -> String {
-        self.book
-            .get(offer)
-            .map(|o| o.payload().gpu.model.clone())
+    /// The model of the GPUs a reservation holds, from this node's own probe.
+    fn reserved_model(&self, reservation: Option<&Reservation>) -> String {
+        let (Some(p), Some(r)) = (&self.provider, reservation) else {
+            return String::new();
+        };
+        let probe = p.probe();
+        probe
+            .devices()
+            .iter()
+            .find(|d| r.gpus.contains(&d.uuid))
+            .map(|d| d.model.clone())
             .unwrap_or_default()
     }
 
@@ -341,5 +352,8 @@ async fn negotiate(
         paid: Qu::ZERO,
         spent: Qu::ZERO,
         ports: Vec::new(),
+        lifecycle: None,
+        credited: Vec::new(),
+        container: None,
     })
 }

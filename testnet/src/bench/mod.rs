@@ -27,15 +27,30 @@ pub struct Figure {
 impl Figure {
     /// value / baseline.
     pub fn ratio(&self) -> f64 {
-        if self.baseline == 0.0 { f64::INFINITY } else { self.value / self.baseline }
+        if self.baseline == 0.0 {
+            f64::INFINITY
+        } else {
+            self.value / self.baseline
+        }
     }
 }
 
 /// Prints figures as an aligned table.
 pub fn print_table(figures: &[Figure]) {
-    println!("{:<46} {:>12} {:<6} {:<34} {:>12} {:>9}", "figure", "value", "unit", "baseline", "baseline", "ratio");
+    println!(
+        "{:<46} {:>12} {:<6} {:<34} {:>12} {:>9}",
+        "figure", "value", "unit", "baseline", "baseline", "ratio"
+    );
     for f in figures {
-        println!("{:<46} {:>12.3} {:<6} {:<34} {:>12.3} {:>9.1}", f.name, f.value, f.unit, f.baseline_name, f.baseline, f.ratio());
+        println!(
+            "{:<46} {:>12.3} {:<6} {:<34} {:>12.3} {:>9.1}",
+            f.name,
+            f.value,
+            f.unit,
+            f.baseline_name,
+            f.baseline,
+            f.ratio()
+        );
     }
 }
 

@@ -1,0 +1,70 @@
+//! Money: billing figures, ledger entries, the wallet and withdrawals.
+
+use axum::Json;
+use axum::extract::State;
+use qubix_protocol::api::{ApiError, Billing, LedgerEntry, Transfer, Wallet, WithdrawRequest};
+
+use super::market::reply;
+use crate::config::AppState;
+use crate::error::ApiErrorResponse;
+use crate::extract::{ApiJson, Params};
+use crate::node_api::NodeApi;
+use crate::validate;
+
+/// The largest page of ledger entries.
+pub(crate) const MAX_LEDGER_LIMIT: u32 = 1000;
+/// The page size when none is asked for.
+const DEFAULT_LEDGER_LIMIT: u32 = 100;
+
+/// `GET /api/v1/billing`
+#[utoipa::path(get, path = "/api/v1/billing", tag = "money",
+    responses((status = 200, description = "Balances, escrow and spend per instance", body = Billing)))]
+pub(crate) async fn billing<A: NodeApi>(
+    State(s): State<AppState<A>>,
+) -> Result<Json<Billing>, ApiErrorResponse> {
+    reply(s.api.billing().await)
+}
+
+/// `GET /api/v1/ledger/entries?limit=&offset=`
+#[utoipa::path(get, path = "/api/v1/ledger/entries", tag = "money",
+    params(("limit" = Option<u32>, Query, description = "At most 1000 (default 100)"),
+        ("offset" = Option<u32>, Query, description = "Entries to skip")),
+    responses((status = 200, description = "Balanced ledger transactions, newest first", body = Vec<LedgerEntry>),
+        (status = 400, description = "`invalid_value`", body = ApiError)))]
+pub(crate) async fn ledger_entries<A: NodeApi>(
+    State(s): State<AppState<A>>,
+    params: Params,
+) -> Result<Json<Vec<LedgerEntry>>, ApiErrorResponse> {
+    params.only(&["limit", "offset"])?;
+    let limit = params
+        .number("limit", MAX_LEDGER_LIMIT)?
+        .unwrap_or(DEFAULT_LEDGER_LIMIT);
+    let offset = params.number("offset", u32::MAX)?.unwrap_or(0);
+    reply(s.api.ledger_entries(limit, offset).await)
+}
+
+/// `GET /api/v1/wallet`
+#[utoipa::path(get, path = "/api/v1/wallet", tag = "money",
+    responses((status = 200, description = "The wallet's identity and on-chain balance", body = Wallet)))]
+pub(crate) async fn wallet<A: NodeApi>(
+    State(s): State<AppState<A>>,
+) -> Result<Json<Wallet>, ApiErrorResponse> {
+    reply(s.api.wallet().await)
+}
+
+/// `POST /api/v1/wallet/withdraw`
+#[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "money", request_body = WithdrawRequest,
+    responses((status = 200, description = "The signed transfer, being confirmed", body = Transfer),
+        (status = 400, description = "`invalid_json` or `invalid_value`", body = ApiError),
+        (status = 402, description = "`insufficient_funds`", body = ApiError),
+        (status = 404, description = "`not_enabled`: no wallet configured", body = ApiError)))]
+pub(crate) async fn withdraw<A: NodeApi>(
+    State(s): State<AppState<A>>,
+    ApiJson(request): ApiJson<WithdrawRequest>,
+) -> Result<Json<Transfer>, ApiErrorResponse> {
+    validate::withdraw(&request)?;
+    let amount = request.amount;
+    let transfer = reply(s.api.withdraw(request).await)?;
+    tracing::info!(amount = amount.0, tx = %transfer.tx_id, "withdrawal signed");
+    Ok(transfer)
+}

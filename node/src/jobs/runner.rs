@@ -1,0 +1,352 @@
+//! One task per provider job that performs the lifecycle's effects on the container runtime
+//! and reports what happened back as lifecycle inputs. It owns the job's container id, its
+//! log follower, its exit watcher and its metrics sampler; it never decides anything.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use qubix_protocol::api::{GpuSample, MetricsSample};
+use qubix_protocol::{AgreementId, UnixMillis};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::books::{LOG_LINES, LogBook, METRICS_SAMPLES, MetricsBook, system_line};
+use super::lifecycle::{Effect, Input};
+use crate::gpu::GpuProbe;
+use crate::runtime::{
+    BoundPort, ContainerId, ContainerRuntime, ContainerSpec, ContainerStatus, PullProgress,
+};
+
+/// How often a running job's metrics are sampled.
+pub const METRICS_PERIOD: Duration = Duration::from_secs(5);
+/// How long a stop waits before killing.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// Effects queued per job.
+const EFFECT_QUEUE: usize = 32;
+
+/// What the service holds of a job's runner.
+#[derive(Debug, Clone)]
+pub struct RunnerHandle {
+    effects: mpsc::Sender<Effect>,
+    /// The job's log.
+    pub logs: Arc<LogBook>,
+    /// The job's metrics.
+    pub metrics: Arc<MetricsBook>,
+    /// Published ports, once the container runs.
+    pub ports: Arc<Mutex<Vec<BoundPort>>>,
+}
+
+impl RunnerHandle {
+    /// Queues an effect; false when the runner has stopped.
+    pub async fn perform(&self, effect: Effect) -> bool {
+        self.effects.send(effect).await.is_ok()
+    }
+
+    /// The published ports.
+    pub fn bound_ports(&self) -> Vec<BoundPort> {
+        self.ports.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+/// Where runners report.
+pub type InputSender = mpsc::Sender<(AgreementId, Input)>;
+
+struct Runner {
+    id: AgreementId,
+    spec: ContainerSpec,
+    runtime: Arc<dyn ContainerRuntime>,
+    probe: Option<Arc<dyn GpuProbe>>,
+    inputs: InputSender,
+    logs: Arc<LogBook>,
+    metrics: Arc<MetricsBook>,
+    ports: Arc<Mutex<Vec<BoundPort>>>,
+    container: Option<ContainerId>,
+    follower: Option<JoinHandle<()>>,
+    watcher: Option<JoinHandle<()>>,
+}
+
+/// Starts the runner of job `spec.agreement_id`. `container` is the job's existing container
+/// when the node restarted with it running.
+pub fn spawn(
+    spec: ContainerSpec,
+    runtime: Arc<dyn ContainerRuntime>,
+    probe: Option<Arc<dyn GpuProbe>>,
+    inputs: InputSender,
+    existing: Option<ContainerId>,
+    shutdown: CancellationToken,
+) -> RunnerHandle {
+    let (tx, rx) = mpsc::channel(EFFECT_QUEUE);
+    let handle = RunnerHandle {
+        effects: tx,
+        logs: super::books::Book::new(LOG_LINES),
+        metrics: super::books::Book::new(METRICS_SAMPLES),
+        ports: Arc::new(Mutex::new(Vec::new())),
+    };
+    let mut runner = Runner {
+        id: spec.agreement_id,
+        spec,
+        runtime,
+        probe,
+        inputs,
+        logs: handle.logs.clone(),
+        metrics: handle.metrics.clone(),
+        ports: handle.ports.clone(),
+        container: existing,
+        follower: None,
+        watcher: None,
+    };
+    tokio::spawn(async move { runner.run(rx, shutdown).await });
+    handle
+}
+
+impl Runner {
+    async fn run(&mut self, mut effects: mpsc::Receiver<Effect>, shutdown: CancellationToken) {
+        if self.container.is_some() {
+            self.adopt().await;
+        }
+        let mut sample = tokio::time::interval(METRICS_PERIOD);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                effect = effects.recv() => match effect {
+                    Some(Effect::Remove) => {
+                        self.remove().await;
+                        break;
+                    }
+                    Some(effect) => self.perform(effect).await,
+                    None => break,
+                },
+                _ = sample.tick() => self.sample().await,
+            }
+        }
+        self.stop_watching();
+    }
+
+    async fn report(&self, input: Input) {
+        let _ = self.inputs.send((self.id, input)).await;
+    }
+
+    async fn perform(&mut self, effect: Effect) {
+        match effect {
+            Effect::Pull => self.pull().await,
+            Effect::Run => self.create_and_start().await,
+            Effect::Stop => {
+                self.stop_watching();
+                if let Some(c) = &self.container {
+                    system_line(&self.logs, "stopping container (workspace kept)");
+                    if let Err(e) = self.runtime.stop(c, STOP_TIMEOUT).await {
+                        warn!(job = %self.id, error = %e, "stop failed");
+                    }
+                }
+            }
+            Effect::Resume => self.resume(false).await,
+            Effect::Restart => self.resume(true).await,
+            Effect::Remove | Effect::Release | Effect::Refund(_) => {}
+        }
+    }
+
+    async fn pull(&mut self) {
+        system_line(&self.logs, format!("pulling image {}", self.spec.image));
+        let (tx, mut rx) = mpsc::channel::<PullProgress>(16);
+        let logs = self.logs.clone();
+        let progress = tokio::spawn(async move {
+            let mut last = String::new();
+            while let Some(p) = rx.recv().await {
+                let text = format!(
+                    "pull: {} ({}/{} layers, {}/{} MiB)",
+                    p.status,
+                    p.layers_done,
+                    p.layers_total,
+                    p.bytes_done >> 20,
+                    p.bytes_total >> 20
+                );
+                if text != last {
+                    system_line(&logs, text.clone());
+                    last = text;
+                }
+            }
+        });
+        let result = self.runtime.pull(&self.spec.image, tx).await;
+        let _ = progress.await;
+        match result {
+            Ok(()) => self.report(Input::Pulled).await,
+            Err(e) => {
+                warn!(job = %self.id, error = %e, "image pull failed");
+                system_line(&self.logs, format!("image pull failed: {e}"));
+                self.report(Input::PullFailed).await;
+            }
+        }
+    }
+
+    async fn create_and_start(&mut self) {
+        let created = match self.runtime.create(&self.spec).await {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(job = %self.id, error = %e, "cannot create the container");
+                system_line(&self.logs, format!("cannot create the container: {e}"));
+                return self.report(Input::StartFailed).await;
+            }
+        };
+        self.container = Some(created.clone());
+        if let Err(e) = self.runtime.start(&created).await {
+            warn!(job = %self.id, error = %e, "cannot start the container");
+            system_line(&self.logs, format!("cannot start the container: {e}"));
+            return self.report(Input::StartFailed).await;
+        }
+        info!(job = %self.id, container = %created, "container started");
+        system_line(&self.logs, "container started");
+        self.watch(None).await;
+        self.report(Input::Started).await;
+    }
+
+    /// Follows a container found running after a node restart.
+    async fn adopt(&mut self) {
+        let Some(c) = self.container.clone() else {
+            return;
+        };
+        match self.runtime.inspect(&c).await.map(|s| s.status) {
+            Ok(ContainerStatus::Running) => self.watch(Some(0)).await,
+            Ok(ContainerStatus::Exited(exit)) => {
+                self.report(Input::Exited {
+                    code: exit.code,
+                    oom: exit.oom_killed,
+                })
+                .await
+            }
+            Ok(ContainerStatus::Missing) => self.report(Input::Lost).await,
+            Ok(ContainerStatus::Created) | Err(_) => {}
+        }
+    }
+
+    async fn resume(&mut self, restart: bool) {
+        let Some(c) = self.container.clone() else {
+            return;
+        };
+        self.stop_watching();
+        let result = if restart {
+            self.runtime.restart(&c, STOP_TIMEOUT).await
+        } else {
+            self.runtime.start(&c).await
+        };
+        match result {
+            Ok(()) => {
+                system_line(
+                    &self.logs,
+                    if restart {
+                        "container restarted"
+                    } else {
+                        "container started again"
+                    },
+                );
+                self.watch(Some(0)).await;
+                self.report(Input::Started).await;
+            }
+            Err(e) => {
+                system_line(&self.logs, format!("cannot start the container: {e}"));
+                self.report(Input::StartFailed).await;
+            }
+        }
+    }
+
+    /// Reads the published ports and starts the log follower and the exit watcher.
+    async fn watch(&mut self, tail: Option<usize>) {
+        let Some(c) = self.container.clone() else {
+            return;
+        };
+        if let Ok(state) = self.runtime.inspect(&c).await {
+            if let Ok(mut ports) = self.ports.lock() {
+                *ports = state.ports;
+            }
+        }
+        let logs = self.logs.clone();
+        let mut stream = self.runtime.logs(&c, true, tail);
+        self.follower = Some(tokio::spawn(async move {
+            while let Some(Ok(line)) = stream.next().await {
+                logs.push(line);
+            }
+        }));
+        let runtime = self.runtime.clone();
+        let inputs = self.inputs.clone();
+        let id = self.id;
+        self.watcher = Some(tokio::spawn(async move {
+            let input = match runtime.wait(&c).await {
+                Ok(exit) => Input::Exited {
+                    code: exit.code,
+                    oom: exit.oom_killed,
+                },
+                Err(_) => match runtime.inspect(&c).await.map(|s| s.status) {
+                    Ok(ContainerStatus::Missing) => Input::Lost,
+                    _ => return,
+                },
+            };
+            let _ = inputs.send((id, input)).await;
+        }));
+    }
+
+    fn stop_watching(&mut self) {
+        if let Some(w) = self.watcher.take() {
+            w.abort();
+        }
+        if let Some(f) = self.follower.take() {
+            f.abort();
+        }
+    }
+
+    async fn remove(&mut self) {
+        self.stop_watching();
+        if let Some(c) = self.container.take() {
+            match self.runtime.remove(&c, true).await {
+                Ok(()) => system_line(&self.logs, "container and workspace removed"),
+                Err(e) => warn!(job = %self.id, error = %e, "remove failed"),
+            }
+        }
+    }
+
+    async fn sample(&mut self) {
+        let Some(c) = &self.container else { return };
+        if self.watcher.is_none() {
+            return; // not running
+        }
+        let Ok(stats) = self.runtime.stats(c).await else {
+            return;
+        };
+        let gpus = self
+            .probe
+            .as_ref()
+            .map_or_else(Vec::new, |p| gpu_samples(p.as_ref(), &self.spec.gpu_uuids));
+        self.metrics.push(MetricsSample {
+            at: UnixMillis::now(),
+            cpu_pct: stats.cpu_pct,
+            memory_used_mib: stats.memory_used_mib(),
+            memory_limit_mib: stats.memory_limit_mib(),
+            gpus,
+            simulated: self.probe.as_ref().is_some_and(|p| p.kind() == "simulated"),
+        });
+    }
+}
+
+fn gpu_samples(probe: &dyn GpuProbe, uuids: &[String]) -> Vec<GpuSample> {
+    uuids
+        .iter()
+        .filter_map(|uuid| {
+            let t = probe.telemetry(uuid, true).ok()?;
+            let total = probe
+                .devices()
+                .iter()
+                .find(|d| &d.uuid == uuid)
+                .map_or(0, |d| d.vram_mib);
+            Some(GpuSample {
+                uuid: uuid.clone(),
+                utilization_pct: t.utilization_pct,
+                memory_used_mib: t.memory_used_mib,
+                memory_total_mib: total,
+                temperature_c: t.temperature_c,
+                power_w: t.power_w,
+            })
+        })
+        .collect()
+}

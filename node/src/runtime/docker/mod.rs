@@ -1,0 +1,371 @@
+//! [`DockerRuntime`]: jobs in Docker containers through bollard. The Docker client is the
+//! one owner of the daemon connection; it is a cheap clone (one pooled socket client), so
+//! log streams carry their own handle and outlive the call that made them.
+
+mod create;
+mod errors;
+mod logs;
+mod pull;
+mod state;
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
+    RestartContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use qubix_protocol::api::LogLine;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+pub use create::CAPABILITIES;
+pub(crate) use errors::{engine_error, is_not_found};
+
+use self::errors::{create_error, daemon_address, plain_error};
+use super::ContainerRuntime;
+use super::error::RuntimeError;
+use super::spec::{ContainerSpec, LABEL_MANAGED, container_name, workspace_volume};
+use super::types::{
+    ContainerId, ContainerState, ContainerStats, ContainerStatus, ExitStatus, ManagedContainer,
+    PullProgress, RuntimeInfo, RuntimeKind,
+};
+
+/// How long connecting and the first ping may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Added to a stop timeout for the HTTP request that waits on it.
+const STOP_SLACK: Duration = Duration::from_secs(30);
+
+/// Docker takes stop timeouts in whole seconds; round up, so 500 ms is not "kill at once".
+fn whole_seconds(timeout: Duration) -> i32 {
+    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
+/// Runs jobs as Docker containers.
+#[derive(Debug, Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+}
+
+impl DockerRuntime {
+    /// Connects to the local daemon (`DOCKER_HOST` when it is a `unix://` socket, else
+    /// `/var/run/docker.sock`), agrees on an API version and pings it.
+    pub async fn connect() -> Result<Self, RuntimeError> {
+        let address = daemon_address();
+        let unreachable = |detail: String| RuntimeError::DockerUnreachable {
+            address: address.clone(),
+            detail,
+        };
+        let docker =
+            Docker::connect_with_local_defaults().map_err(|e| unreachable(e.to_string()))?;
+        let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::time::timeout(CONNECT_TIMEOUT, docker.ping())
+            .await
+            .map_err(|_| unreachable("no answer to ping within 5 s".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        debug!(%address, api = %docker.client_version(), "connected to docker");
+        Ok(Self { docker })
+    }
+
+    async fn probe_engine(&self) -> Result<RuntimeInfo, RuntimeError> {
+        let version = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| plain_error("version", e))?;
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(|e| plain_error("info", e))?;
+        let nvidia_runtime = info.runtimes.is_some_and(|r| r.contains_key("nvidia"));
+        Ok(RuntimeInfo {
+            kind: RuntimeKind::Docker,
+            version: version.version.unwrap_or_default(),
+            nvidia_runtime,
+        })
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<ContainerId, RuntimeError> {
+        spec.validate()?;
+        if spec.workspace {
+            self.docker
+                .create_volume(create::volume_request(spec))
+                .await
+                .map_err(|e| plain_error("create volume", e))?;
+        }
+        let name = container_name(&spec.agreement_id);
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(options), create::create_body(spec))
+            .await
+            .map_err(|e| create_error(spec, &name, e))?;
+        for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
+            warn!(agreement = %spec.agreement_id, %warning, "docker warned on create");
+        }
+        info!(agreement = %spec.agreement_id, container = %name, image = %spec.image,
+            gpus = spec.gpu_uuids.len(), attach_gpus = spec.attach_gpus, "container created");
+        Ok(ContainerId {
+            agreement_id: spec.agreement_id,
+            native: created.id,
+        })
+    }
+
+    async fn start_container(&self, id: &ContainerId) -> Result<(), RuntimeError> {
+        self.docker
+            .start_container(&id.native, None)
+            .await
+            .map_err(|e| engine_error("start", &id.native, e))?;
+        info!(agreement = %id.agreement_id, container = %id, "container started");
+        Ok(())
+    }
+
+    async fn stop_container(
+        &self,
+        id: &ContainerId,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        let options = StopContainerOptions {
+            t: Some(whole_seconds(timeout)),
+            signal: None,
+        };
+        let client = self.docker.clone().with_timeout(timeout + STOP_SLACK);
+        client
+            .stop_container(&id.native, Some(options))
+            .await
+            .map_err(|e| engine_error("stop", &id.native, e))?;
+        info!(agreement = %id.agreement_id, container = %id, "container stopped");
+        Ok(())
+    }
+
+    async fn restart_container(
+        &self,
+        id: &ContainerId,
+        timeout: Duration,
+    ) -> Result<(), RuntimeError> {
+        let options = RestartContainerOptions {
+            t: Some(whole_seconds(timeout)),
+            signal: None,
+        };
+        let client = self.docker.clone().with_timeout(timeout + STOP_SLACK);
+        client
+            .restart_container(&id.native, Some(options))
+            .await
+            .map_err(|e| engine_error("restart", &id.native, e))?;
+        info!(agreement = %id.agreement_id, container = %id, "container restarted");
+        Ok(())
+    }
+
+    async fn remove_container(
+        &self,
+        id: &ContainerId,
+        with_volume: bool,
+    ) -> Result<(), RuntimeError> {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        match self
+            .docker
+            .remove_container(&id.native, Some(options))
+            .await
+        {
+            Err(e) if !is_not_found(&e) => return Err(engine_error("remove", &id.native, e)),
+            _ => {}
+        }
+        if with_volume {
+            let volume = workspace_volume(&id.agreement_id);
+            let options = Some(RemoveVolumeOptions { force: false });
+            match self.docker.remove_volume(&volume, options).await {
+                Err(e) if !is_not_found(&e) => return Err(plain_error("remove volume", e)),
+                _ => {}
+            }
+        }
+        info!(agreement = %id.agreement_id, container = %id, with_volume, "container removed");
+        Ok(())
+    }
+
+    async fn inspect_container(&self, native: &str) -> Result<ContainerState, RuntimeError> {
+        match self.docker.inspect_container(native, None).await {
+            Ok(inspect) => Ok(state::container_state(&inspect)),
+            Err(e) if is_not_found(&e) => Ok(ContainerState::missing()),
+            Err(e) => Err(engine_error("inspect", native, e)),
+        }
+    }
+
+    async fn managed_containers(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
+        let options = ListContainersOptions {
+            all: true,
+            filters: Some([("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")])].into()),
+            ..Default::default()
+        };
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| plain_error("list", e))?;
+        let mut found = Vec::with_capacity(summaries.len());
+        for native in summaries.into_iter().filter_map(|s| s.id) {
+            let inspect = match self.docker.inspect_container(&native, None).await {
+                Ok(inspect) => inspect,
+                Err(e) if is_not_found(&e) => continue, // removed since the listing
+                Err(e) => return Err(engine_error("inspect", &native, e)),
+            };
+            let Some(agreement_id) = state::agreement_of(&inspect) else {
+                warn!(container = %native, "managed container without a valid agreement label");
+                continue;
+            };
+            found.push(ManagedContainer {
+                image: inspect
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.image.clone())
+                    .unwrap_or_default(),
+                state: state::container_state(&inspect),
+                id: ContainerId {
+                    agreement_id,
+                    native,
+                },
+            });
+        }
+        Ok(found)
+    }
+
+    async fn container_stats(&self, id: &ContainerId) -> Result<ContainerStats, RuntimeError> {
+        let options = StatsOptions {
+            stream: false,
+            one_shot: false,
+        };
+        let mut stream = self.docker.stats(&id.native, Some(options));
+        match stream.next().await {
+            Some(Ok(stats)) => Ok(state::container_stats(&stats)),
+            Some(Err(e)) => Err(engine_error("stats", &id.native, e)),
+            None => Err(RuntimeError::Docker {
+                op: "stats",
+                detail: "the engine sent no sample".into(),
+            }),
+        }
+    }
+
+    async fn wait_container(&self, id: &ContainerId) -> Result<ExitStatus, RuntimeError> {
+        let options = WaitContainerOptions {
+            condition: "not-running".into(),
+        };
+        let mut stream = self.docker.wait_container(&id.native, Some(options));
+        let code = match stream.next().await {
+            Some(Ok(response)) => response.status_code,
+            Some(Err(DockerError::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(engine_error("wait", &id.native, e)),
+            None => {
+                return Err(RuntimeError::Docker {
+                    op: "wait",
+                    detail: "no answer".into(),
+                });
+            }
+        };
+        // The wait answer has no OOM flag; inspect has (and the exact code).
+        match self.inspect_container(&id.native).await?.status {
+            ContainerStatus::Exited(exit) => Ok(exit),
+            _ => Ok(ExitStatus {
+                code,
+                oom_killed: false,
+            }),
+        }
+    }
+}
+
+impl ContainerRuntime for DockerRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Docker
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<RuntimeInfo, RuntimeError>> {
+        Box::pin(self.probe_engine())
+    }
+
+    fn pull<'a>(
+        &'a self,
+        image: &'a str,
+        progress: mpsc::Sender<PullProgress>,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(pull::pull(&self.docker, image, progress))
+    }
+
+    fn create<'a>(
+        &'a self,
+        spec: &'a ContainerSpec,
+    ) -> BoxFuture<'a, Result<ContainerId, RuntimeError>> {
+        Box::pin(self.create_container(spec))
+    }
+
+    fn start<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.start_container(id))
+    }
+
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.stop_container(id, timeout))
+    }
+
+    fn restart<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.restart_container(id, timeout))
+    }
+
+    fn remove<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        with_volume: bool,
+    ) -> BoxFuture<'a, Result<(), RuntimeError>> {
+        Box::pin(self.remove_container(id, with_volume))
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ContainerState, RuntimeError>> {
+        Box::pin(self.inspect_container(&id.native))
+    }
+
+    fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ManagedContainer>, RuntimeError>> {
+        Box::pin(self.managed_containers())
+    }
+
+    fn logs(
+        &self,
+        id: &ContainerId,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
+        logs::logs(&self.docker, &id.native, follow, tail)
+    }
+
+    fn stats<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<ContainerStats, RuntimeError>> {
+        Box::pin(self.container_stats(id))
+    }
+
+    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>> {
+        Box::pin(self.wait_container(id))
+    }
+}
