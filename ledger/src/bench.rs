@@ -69,10 +69,7 @@ pub fn run(dir: &Path, config: &BenchConfig) -> Result<Vec<Figure>, BenchError> 
     let mut figures = Vec::new();
     for (durable, ops) in [(true, config.durable_ops), (false, config.buffered_ops)] {
         let label = if durable { "flushed" } else { "buffered" };
-        let db = sled::open(dir.join(format!("ledger-{label}")))?;
-        let (ledger_rate, batch) = ledger_deposits(&db, durable, ops)?;
-        let raw = sled::open(dir.join(format!("raw-{label}")))?;
-        let raw_rate = raw_batches(&raw, &batch, durable, ops)?;
+        let (ledger_rate, raw_rate) = ledger_against_raw(dir, label, durable, ops)?;
         figures.push(pair(
             format!("ledger deposit, {label}"),
             ledger_rate,
@@ -97,29 +94,64 @@ fn rate(ops: u64, elapsed: Duration) -> f64 {
     ops as f64 / elapsed.as_secs_f64().max(1e-9)
 }
 
-/// Deposits `ops` times; returns the rate and the (key, value) sizes one deposit wrote.
-fn ledger_deposits(
-    db: &sled::Db,
+/// Chunks of ledger deposits and of raw batches of the same shape, alternating so both
+/// see the same disk and machine load; returns both rates.
+fn ledger_against_raw(
+    dir: &Path,
+    label: &str,
     durable: bool,
     ops: u64,
-) -> Result<(f64, Vec<(usize, usize)>), BenchError> {
-    let ledger = Ledger::open(db, LedgerConfig { durable })?;
-    let from = KeyPair::from_seed_str(&"b".repeat(55))?.identity();
-    let to = KeyPair::from_seed_str(&"c".repeat(55))?.identity();
-    let transfer = |n: u64| IncomingTransfer {
-        tx_id: TxId::from_hash(hash_of(n)),
-        from: from.clone(),
-        to: to.clone(),
-        amount: Qu(n % 1_000 + 1),
-        tick: 1,
-    };
-    let start = Instant::now();
-    for n in 0..ops {
-        ledger.deposit(&transfer(n), UnixMillis(n))?;
+) -> Result<(f64, f64), BenchError> {
+    const CHUNKS: u64 = 10;
+    let ledger = Ledger::open(
+        &sled::open(dir.join(format!("ledger-{label}")))?,
+        LedgerConfig { durable },
+    )?;
+    let raw = sled::open(dir.join(format!("raw-{label}")))?.open_tree("raw")?;
+    let deposits = Deposits::new()?;
+    let per_chunk = (ops / CHUNKS).max(1);
+    let (mut ledger_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    for chunk in 0..CHUNKS {
+        let range = chunk * per_chunk..(chunk + 1) * per_chunk;
+        let start = Instant::now();
+        for n in range.clone() {
+            ledger.deposit(&deposits.transfer(n), UnixMillis(n))?;
+        }
+        ledger_time += start.elapsed();
+        let shape = ledger.last_batch_shape()?;
+        let start = Instant::now();
+        for n in range {
+            raw_batch(&raw, &shape, n, durable)?;
+        }
+        raw_time += start.elapsed();
     }
-    let elapsed = start.elapsed();
-    ledger.raw_tree().flush()?;
-    Ok((rate(ops, elapsed), ledger.last_batch_shape()?))
+    let total = per_chunk * CHUNKS;
+    Ok((rate(total, ledger_time), rate(total, raw_time)))
+}
+
+/// Distinct incoming transfers to deposit.
+struct Deposits {
+    from: crate::qubic::Identity,
+    to: crate::qubic::Identity,
+}
+
+impl Deposits {
+    fn new() -> Result<Deposits, BenchError> {
+        Ok(Deposits {
+            from: KeyPair::from_seed_str(&"b".repeat(55))?.identity(),
+            to: KeyPair::from_seed_str(&"c".repeat(55))?.identity(),
+        })
+    }
+
+    fn transfer(&self, n: u64) -> IncomingTransfer {
+        IncomingTransfer {
+            tx_id: TxId::from_hash(hash_of(n)),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            amount: Qu(n % 1_000 + 1),
+            tick: 1,
+        }
+    }
 }
 
 fn hash_of(n: u64) -> [u8; 32] {
@@ -128,29 +160,29 @@ fn hash_of(n: u64) -> [u8; 32] {
     hash
 }
 
-/// The same writes as one deposit (key and value sizes), as raw sled batches.
-fn raw_batches(
-    db: &sled::Db,
+/// The same writes as one deposit as one raw sled batch: the same key and value sizes, new
+/// keys for the record and its log entry, the same keys each time for the sequence and the
+/// balances (which a deposit overwrites).
+fn raw_batch(
+    tree: &sled::Tree,
     shape: &[(usize, usize)],
+    n: u64,
     durable: bool,
-    ops: u64,
-) -> Result<f64, BenchError> {
-    let tree = db.open_tree("raw")?;
-    let start = Instant::now();
-    for n in 0..ops {
-        let mut batch = sled::Batch::default();
-        for (i, (key_len, value_len)) in shape.iter().enumerate() {
-            let mut key = vec![b'k'; (*key_len).max(17)];
+) -> Result<(), BenchError> {
+    let mut batch = sled::Batch::default();
+    for (i, (key_len, value_len)) in shape.iter().enumerate() {
+        let mut key = vec![b'k'; (*key_len).max(9)];
+        if i < 2 {
             key[..8].copy_from_slice(&n.to_be_bytes());
-            key[8] = i as u8;
-            batch.insert(key, vec![7u8; *value_len]);
         }
-        tree.apply_batch(batch)?;
-        if durable {
-            tree.flush()?;
-        }
+        key[8] = i as u8;
+        batch.insert(key, vec![7u8; *value_len]);
     }
-    Ok(rate(ops, start.elapsed()))
+    tree.apply_batch(batch)?;
+    if durable {
+        tree.flush()?;
+    }
+    Ok(())
 }
 
 /// SchnorrQ against ed25519, signing and verifying a 32-byte digest.

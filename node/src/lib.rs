@@ -1,4 +1,5 @@
 //! The Qubix node.
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod gpu;

@@ -123,10 +123,17 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     info!(node = %info.node_id, network = %info.network, wallet = %identity, "node running; Ctrl-C stops it");
+    if let Some(gateway) = &node.gateway {
+        println!("console: {}", gateway.login_url);
+    }
     if let Some(note) = &node.gpu_note {
         info!(reason = %note, "no GPU offered");
     }
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     info!("shutting down: withdrawing offers and saving state");
     node.shutdown().await;
     Ok(())

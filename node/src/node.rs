@@ -49,6 +49,17 @@ pub enum StartError {
     /// The Qubic settlement.
     #[error(transparent)]
     Settlement(#[from] qubix_ledger::settle::SettlementError),
+    /// The API and console.
+    #[error(transparent)]
+    Gateway(#[from] qubix_gateway::GatewayError),
+}
+
+async fn serve_gateway(addr: std::net::SocketAddr, dir: &std::path::Path, api: crate::api::NodeApiImpl, shutdown: CancellationToken) -> Result<GatewayInfo, StartError> {
+    let token = qubix_gateway::load_or_create_token(dir)?;
+    let served = qubix_gateway::serve(addr, Arc::new(api), token.clone(), async move { shutdown.cancelled().await }).await?;
+    let login_url = qubix_gateway::login_url(served.local_addr(), &token);
+    info!(addr = %served.local_addr(), "API and console served; the login URL is in the data dir's api-token");
+    Ok(GatewayInfo { addr: served.local_addr(), login_url, token: token.expose().to_owned() })
 }
 
 /// A started node.
@@ -58,9 +69,22 @@ pub struct RunningNode {
     pub handle: NodeHandle,
     /// Why no GPU is offered, on a provider that found none.
     pub gpu_note: Option<String>,
+    /// Where the API and console are served, when they are.
+    pub gateway: Option<GatewayInfo>,
     shutdown: CancellationToken,
     crash: CancellationToken,
     service: tokio::task::JoinHandle<()>,
+}
+
+/// The served API and console.
+#[derive(Debug, Clone)]
+pub struct GatewayInfo {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    /// The URL that logs the console in (contains the token: never log it elsewhere).
+    pub login_url: String,
+    /// The API token.
+    pub token: String,
 }
 
 impl RunningNode {
@@ -91,12 +115,13 @@ impl RunningNode {
         .await?;
         info!(node = %key.node_id(), network = %config.network, provider = provider.is_some(), "node starting");
         let store = Store::open(dir)?;
-        let runtime = match &provider {
+        let runtime: Option<Arc<dyn crate::runtime::ContainerRuntime>> = match &provider {
             Some(_) => {
                 Some(crate::runtime::connect(&config.network, !config.network.is_mainnet()).await?)
             }
             None => None,
         };
+        let runtime_for_api = runtime.clone();
         let rpc = RpcConfig {
             base_url: config.config.qubic_rpc.clone(),
             ..RpcConfig::default()
@@ -117,13 +142,21 @@ impl RunningNode {
             wallet_identity,
             provider,
             runtime,
-            settlement: Some(settlement),
+            settlement: Some(settlement.clone()),
             gpu_note: gpu_note.clone(),
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;
+        let gateway = match config.config.gateway {
+            Some(addr) => {
+                let api = crate::api::NodeApiImpl::new(handle.clone(), settlement, runtime_for_api, config.config.qubic_rpc.clone());
+                Some(serve_gateway(addr, dir, api, shutdown.clone()).await?)
+            }
+            None => None,
+        };
         Ok(Self {
             handle,
+            gateway,
             gpu_note,
             shutdown,
             crash,

@@ -75,6 +75,10 @@ pub struct JobRecord {
     /// The container, once created (provider side).
     #[serde(default)]
     pub container: Option<crate::runtime::ContainerId>,
+    /// The latest usage report the provider signed and the consumer's receipt for it: the
+    /// evidence both sides keep.
+    #[serde(default)]
+    pub evidence: Option<(qubix_protocol::Envelope, qubix_protocol::Envelope)>,
 }
 
 impl JobRecord {

@@ -188,6 +188,11 @@ pub enum JobMessage {
         /// At most this many lines.
         max: u16,
     },
+    /// Asks for a signed usage report of the job, to countersign as a receipt.
+    UsageQuery {
+        /// The job.
+        agreement_id: AgreementId,
+    },
     /// Metrics samples after sequence number `after`.
     Metrics {
         /// The job.

@@ -3,7 +3,7 @@
 
 use futures::{SinkExt, Stream, StreamExt};
 use qubix_protocol::AgreementId;
-use qubix_protocol::api::{Event, LogEvent, MetricsSample};
+use qubix_protocol::api::{Event, LogEvent, MetricsEvent};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -117,7 +117,7 @@ impl Client {
         &self,
         id: AgreementId,
         history: u32,
-    ) -> impl Stream<Item = Result<MetricsSample, SdkError>> + Send + 'static {
+    ) -> impl Stream<Item = Result<MetricsEvent, SdkError>> + Send + 'static {
         self.stream(format!("instances/{id}/metrics?history={history}"), false)
     }
 

@@ -51,6 +51,8 @@ pub struct NodeSpec {
     pub country: String,
     /// QU the devnet funds its wallet with at start.
     pub funds: u64,
+    /// Serve the API and console here.
+    pub gateway: Option<std::net::SocketAddr>,
 }
 
 impl NodeSpec {
@@ -62,6 +64,7 @@ impl NodeSpec {
             price: 1_000,
             country: "DE".into(),
             funds: 10_000_000,
+            gateway: None,
         }
     }
 
@@ -73,6 +76,7 @@ impl NodeSpec {
             price,
             country: country.into(),
             funds: 0,
+            gateway: None,
         }
     }
 }
@@ -113,6 +117,11 @@ impl TestNode {
             Some(r) => &r.handle,
             None => panic!("node {} is stopped", self.spec.name),
         }
+    }
+
+    /// The served API and console, when the node has a gateway.
+    pub fn gateway(&self) -> Option<&qubix_node::node::GatewayInfo> {
+        self.running.as_ref().and_then(|r| r.gateway.as_ref())
     }
 
     /// Whether it runs.
@@ -200,7 +209,7 @@ impl Testnet {
             listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
             bootstrap,
             mdns: false,
-            gateway: None,
+            gateway: spec.gateway,
             qubic_rpc: self
                 .devnet
                 .as_ref()

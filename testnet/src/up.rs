@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use qubix_testnet::{NodeSpec, Testnet};
@@ -39,12 +40,17 @@ struct NodeEntry {
     name: String,
     node_id: String,
     address: String,
+    wallet: String,
     simulated_gpus: Option<String>,
 }
 
 #[derive(Serialize)]
 struct TestnetFile {
     network: String,
+    console: String,
+    api: String,
+    token: String,
+    qubic_devnet: String,
     nodes: Vec<NodeEntry>,
     simulated: bool,
 }
@@ -53,57 +59,65 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.providers == 0 || args.providers > 32 {
         anyhow::bail!("--providers must be 1-32");
     }
-    let mut net = Testnet::new("testnet")?;
+    let mut net = Testnet::with_devnet("testnet", Duration::from_millis(500)).await?;
+    net.set_offer_ttl(300);
     for i in 0..args.providers {
         let (gpus, price, country) = LINEUP[i % LINEUP.len()];
-        net.add(NodeSpec::provider(
-            &format!("provider-{i}"),
-            gpus,
-            price,
-            country,
-        ))
-        .await?;
+        net.add(NodeSpec::provider(&format!("provider-{i}"), gpus, price, country)).await?;
     }
-    net.add(NodeSpec::consumer("consumer")).await?;
+    let mut consumer = NodeSpec::consumer("consumer");
+    consumer.funds = 50_000_000;
+    consumer.gateway = Some(args.gateway);
+    let c = net.add(consumer).await?;
+    let gateway = net.nodes[c].gateway().cloned().ok_or_else(|| anyhow::anyhow!("the consumer has no gateway"))?;
+    let devnet_url = net.devnet().map(|d| d.url().to_owned()).unwrap_or_default();
     let file = TestnetFile {
         network: "testnet".into(),
+        console: gateway.login_url.clone(),
+        api: format!("http://{}", gateway.addr),
+        token: gateway.token.clone(),
+        qubic_devnet: devnet_url.clone(),
         nodes: net
             .nodes
             .iter()
-            .map(|n| NodeEntry {
-                name: n.spec.name.clone(),
-                node_id: n.handle().node_id().to_string(),
-                address: n.addr.to_string(),
-                simulated_gpus: n.spec.simulate_gpu.clone(),
-            })
+            .map(|n| NodeEntry { name: n.spec.name.clone(), node_id: n.handle().node_id().to_string(), address: n.addr.to_string(), wallet: n.handle().wallet_identity().to_owned(), simulated_gpus: n.spec.simulate_gpu.clone() })
             .collect(),
         simulated: true,
     };
-    let dir = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
+    let dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("testnet.json"), serde_json::to_vec_pretty(&file)?)?;
-    println!(
-        "Qubix testnet is up: {} providers with SIMULATED GPUs and 1 consumer on loopback.",
-        args.providers
-    );
+    println!();
+    println!("Qubix testnet is up.");
+    println!("  console      {}", gateway.login_url);
+    println!("  API          http://{}   (QUBIX_API)", gateway.addr);
+    println!("  token        {}   (QUBIX_TOKEN)", gateway.token);
+    println!("  Qubic devnet {devnet_url}  (ticks every 500 ms; the consumer's wallet holds 50,000,000 QU)");
+    println!("  SIMULATED:   every provider's GPUs are simulated; offers and instances say so.");
     for n in &file.nodes {
-        println!(
-            "  {:<12} {}  {}",
-            n.name,
-            n.node_id,
-            n.simulated_gpus.as_deref().unwrap_or("consumer")
-        );
+        println!("  {:<12} {}  {}", n.name, n.node_id, n.simulated_gpus.as_deref().unwrap_or("consumer"));
     }
-    println!("Node list: {}", dir.join("testnet.json").display());
-    println!(
-        "The web console ({}) and the Qubic devnet are not part of this build yet.",
-        args.gateway
-    );
-    println!("Press Ctrl-C to stop.");
-    tokio::signal::ctrl_c().await?;
-    println!("Stopping: withdrawing offers and saving state…");
+    println!("Node list, URL and token: {}", dir.join("testnet.json").display());
+    println!("Press Ctrl-C to stop (containers are removed).");
+    wait_for_stop_signal().await?;
+    println!("Stopping: terminating instances (containers are removed), withdrawing offers…");
+    let consumer = net.nodes[c].handle().clone();
+    for instance in consumer.instances().await.unwrap_or_default() {
+        if !instance.state.is_final() {
+            if let Err(e) = consumer.act(instance.id, qubix_protocol::control::JobAction::Terminate).await {
+                eprintln!("  could not terminate {}: {e}", instance.id);
+            }
+        }
+    }
     net.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }

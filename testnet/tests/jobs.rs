@@ -115,6 +115,13 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
     })
     .await
     .unwrap();
+    // The provider's signed usage reports are countersigned as receipts: spend shows.
+    wait_until(WAIT, "a countersigned usage report", || {
+        let c = c.clone();
+        async move { (c.instance(id).await.ok()?.spent.0 > 0).then_some(()) }
+    })
+    .await
+    .unwrap();
     // Stop keeps the container; start resumes it.
     assert_eq!(
         c.act(id, JobAction::Stop).await.unwrap().state,

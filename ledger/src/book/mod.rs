@@ -102,11 +102,6 @@ impl Ledger {
         &self.inner.store
     }
 
-    /// The ledger's tree (for the benchmark's flush and size probes).
-    pub(crate) fn raw_tree(&self) -> &sled::Tree {
-        self.store().tree()
-    }
-
     /// Key and value sizes of what the newest transaction wrote: its record, its log entry,
     /// the log sequence and one balance per posting.
     pub(crate) fn last_batch_shape(&self) -> Result<Vec<(usize, usize)>, LedgerError> {

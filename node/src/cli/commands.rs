@@ -409,8 +409,11 @@ async fn metrics(client: &Client, id: &str, follow: bool, j: bool) -> Result<(),
         return Ok(());
     }
     let mut stream = Box::pin(client.metrics_stream(id, 1));
-    while let Some(sample) = stream.next().await {
-        print(&sample?);
+    while let Some(event) = stream.next().await {
+        match event? {
+            qubix_protocol::api::MetricsEvent::Sample(sample) => print(&sample),
+            qubix_protocol::api::MetricsEvent::Lagged { missed } => eprintln!("{}", warn(&format!("… {missed} samples skipped (reader too slow)"))),
+        }
     }
     Ok(())
 }

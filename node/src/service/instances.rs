@@ -15,7 +15,8 @@ use qubix_protocol::control::{
     METRICS_PAGE_MAX,
 };
 use qubix_protocol::job::PortPurpose;
-use qubix_protocol::{AgreementId, Nonce, Qu, Signed, UnixMillis};
+use qubix_protocol::billing::{Receipt, UsageReport};
+use qubix_protocol::{AgreementId, NodeId, Nonce, Qu, Signed, UnixMillis};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -52,6 +53,7 @@ struct Driver {
     window: Qu,
     paid: Qu,
     used_ms: u64,
+    acknowledged_ms: u64,
     last_state: Option<(JobState, UnixMillis)>,
     feeds: InstanceFeeds,
     internal: mpsc::Sender<Internal>,
@@ -255,6 +257,30 @@ impl Driver {
         }
     }
 
+    /// Fetches the provider's signed usage report, checks it against the terms and what
+    /// this node saw, and countersigns it as a cumulative receipt.
+    async fn settle_usage(&mut self) {
+        let Ok(JobReply::Usage(envelope)) = self.net.job(self.provider, JobMessage::UsageQuery { agreement_id: self.id }).await else { return };
+        let Ok(report) = envelope.open_from::<UsageReport>(&NodeId::from_peer_id(&self.provider).unwrap_or_else(|_| self.key.node_id())) else {
+            warn!(instance = %self.id, "usage report with a bad signature: not acknowledged");
+            return;
+        };
+        let r = report.payload();
+        let expected = self.price.cost_for(self.gpus, r.billable_millis).ok();
+        // Allow 30 s of difference between what the provider billed and what this node saw.
+        let plausible = r.agreement_id == self.id && expected == Some(r.amount_due) && r.billable_millis <= self.used_ms.saturating_add(30_000) && r.billable_millis >= self.acknowledged_ms;
+        if !plausible {
+            warn!(instance = %self.id, billed_ms = r.billable_millis, seen_ms = self.used_ms, "usage report does not match: not acknowledged");
+            return;
+        }
+        let receipt = Receipt { agreement_id: self.id, consumer: self.key.node_id(), report_sequence: r.sequence, billable_millis: r.billable_millis, amount: r.amount_due, issued_at: UnixMillis::now() };
+        let Ok(signed) = Signed::sign(receipt, self.key.signing_key()) else { return };
+        if let Ok(JobReply::Status(_)) = self.net.job(self.provider, JobMessage::Receipt(signed.envelope().clone())).await {
+            self.acknowledged_ms = r.billable_millis;
+            let _ = self.internal.send(Internal::Usage { id: self.id, spent: r.amount_due, evidence: (envelope.clone(), signed.envelope().clone()) }).await;
+        }
+    }
+
     async fn pull_metrics(&mut self, after: &mut u64) {
         let request = JobMessage::Metrics {
             agreement_id: self.id,
@@ -270,7 +296,7 @@ impl Driver {
     }
 
     async fn run(mut self, cancel: CancellationToken) {
-        let (mut log_seq, mut metric_seq) = (0u64, 0u64);
+        let (mut log_seq, mut metric_seq, mut polls) = (0u64, 0u64, 0u64);
         let mut last_heard = tokio::time::Instant::now();
         let mut poll = tokio::time::interval(POLL);
         loop {
@@ -294,6 +320,10 @@ impl Driver {
                     self.observe(&status, UnixMillis::now());
                     self.pull_logs(&mut log_seq).await;
                     self.pull_metrics(&mut metric_seq).await;
+                    polls += 1;
+                    if polls % 5 == 0 || status.state.is_final() {
+                        self.settle_usage().await;
+                    }
                     let done = status.state.is_final();
                     let _ = self
                         .internal
@@ -362,6 +392,7 @@ impl Service {
             window: t.window_cost(),
             paid,
             used_ms: 0,
+            acknowledged_ms: 0,
             last_state: None,
             feeds,
             internal: self.internal_tx.clone(),
@@ -410,6 +441,14 @@ impl Service {
             id,
             state: JobState::Failed,
         });
+    }
+
+    pub(super) fn on_usage(&mut self, id: AgreementId, spent: Qu, evidence: (qubix_protocol::Envelope, qubix_protocol::Envelope)) {
+        let Some(record) = self.jobs.get_mut(&id) else { return };
+        record.spent = spent;
+        record.evidence = Some(evidence);
+        let record = record.clone();
+        let _ = self.store.put_job(&id, &record);
     }
 
     pub(super) fn on_consumer_paid(&mut self, id: AgreementId, amount: Qu) {

@@ -14,7 +14,8 @@ use qubix_protocol::control::{
 };
 use qubix_protocol::job::{AgreementTerms, JobRequest};
 use qubix_protocol::offer::MAX_CLOCK_SKEW;
-use qubix_protocol::{AgreementId, NodeId, Qu, UnixMillis};
+use qubix_protocol::billing::{Receipt, UsageReport};
+use qubix_protocol::{AgreementId, NodeId, Qu, Signed, UnixMillis};
 use tracing::{info, warn};
 
 use super::{Internal, Service};
@@ -279,7 +280,17 @@ impl Service {
                 });
                 Ok(JobReply::Metrics { samples })
             }
-            JobMessage::Receipt(_) => Err(JobErrorCode::Refused),
+            JobMessage::UsageQuery { agreement_id } => {
+                self.consumer_of(&agreement_id, peer)?;
+                self.usage_report(&agreement_id).map(JobReply::Usage)
+            }
+            JobMessage::Receipt(envelope) => {
+                let receipt = envelope.open_from::<Receipt>(peer).map_err(|_| JobErrorCode::Refused)?;
+                let id = receipt.payload().agreement_id;
+                self.consumer_of(&id, peer)?;
+                self.keep_receipt(&id, envelope)?;
+                self.status(&id).map(JobReply::Status)
+            }
         }
     }
 
@@ -346,6 +357,38 @@ impl Service {
         record.credited.push(tx_id.clone());
         info!(job = %id, %amount, tx = %tx_id, "payment confirmed");
         let _ = self.apply(id, Input::Paid(amount)).await;
+    }
+
+    /// A signed report of the usage so far (cumulative).
+    fn usage_report(&mut self, id: &AgreementId) -> Result<qubix_protocol::Envelope, JobErrorCode> {
+        let record = self.jobs.get_mut(id).ok_or(JobErrorCode::UnknownJob)?;
+        let meter = &record.lifecycle.as_ref().ok_or(JobErrorCode::UnknownJob)?.meter;
+        let report = UsageReport {
+            agreement_id: *id,
+            provider: self.key.node_id(),
+            sequence: UnixMillis::now().0,
+            billable_millis: meter.billable_millis,
+            amount_due: meter.due(),
+            amount_received: meter.paid,
+            issued_at: UnixMillis::now(),
+        };
+        let signed = Signed::sign(report, self.key.signing_key()).map_err(|_| JobErrorCode::Failed)?;
+        record.evidence = Some((signed.envelope().clone(), record.evidence.as_ref().map_or_else(|| signed.envelope().clone(), |(_, r)| r.clone())));
+        Ok(signed.envelope().clone())
+    }
+
+    /// Keeps the consumer's receipt if it acknowledges no more than what is due.
+    fn keep_receipt(&mut self, id: &AgreementId, envelope: qubix_protocol::Envelope) -> Result<(), JobErrorCode> {
+        let record = self.jobs.get_mut(id).ok_or(JobErrorCode::UnknownJob)?;
+        let due = record.lifecycle.as_ref().ok_or(JobErrorCode::UnknownJob)?.meter.due();
+        let receipt = envelope.open::<Receipt>().map_err(|_| JobErrorCode::Refused)?;
+        if receipt.payload().amount > due {
+            return Err(JobErrorCode::Refused);
+        }
+        let report = record.evidence.as_ref().map(|(r, _)| r.clone()).ok_or(JobErrorCode::Refused)?;
+        record.evidence = Some((report, envelope));
+        let record = record.clone();
+        self.store.put_job(id, &record).map_err(|_| JobErrorCode::Failed)
     }
 
     /// A provider job's status for its consumer.

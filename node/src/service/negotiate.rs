@@ -121,6 +121,7 @@ impl Service {
             lifecycle: None,
             credited: Vec::new(),
             container: None,
+            evidence: None,
             agreement,
         };
         self.store.put_job(&t.agreement_id, &record)?;
@@ -355,5 +356,6 @@ async fn negotiate(
         lifecycle: None,
         credited: Vec::new(),
         container: None,
+        evidence: None,
     })
 }
