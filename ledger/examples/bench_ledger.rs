@@ -16,17 +16,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let dir = tempfile::tempdir()?;
     println!(
-        "{:<34} {:>12}   {:<46} {:>7}",
-        "measure", "ops/s", "baseline (same run)", "ratio"
+        "{:<26} {:>8}   {:<44} {:>8} {:>6}",
+        "measure", "ops/s", "baseline (same run)", "ops/s", "ratio"
     );
     for f in run(dir.path(), &config)? {
         let base = f.baseline.as_deref().unwrap_or("-");
+        let base_rate = f
+            .baseline_per_second
+            .map_or_else(|| "-".to_owned(), |r| format!("{r:.0}"));
         let ratio = f
             .ratio
             .map_or_else(|| "-".to_owned(), |r| format!("{r:.2}"));
         println!(
-            "{:<34} {:>12.0}   {:<46} {:>7}",
-            f.name, f.per_second, base, ratio
+            "{:<26} {:>8.0}   {:<44} {:>8} {:>6}",
+            f.name, f.per_second, base, base_rate, ratio
         );
     }
     Ok(())

@@ -25,6 +25,8 @@ pub struct Figure {
     pub per_second: f64,
     /// The baseline's name, when this figure has one.
     pub baseline: Option<String>,
+    /// The baseline's operations per second.
+    pub baseline_per_second: Option<f64>,
     /// `per_second / baseline per_second`.
     pub ratio: Option<f64>,
 }
@@ -87,6 +89,7 @@ fn pair(name: String, rate: f64, baseline: String, base_rate: f64) -> Figure {
         per_second: rate,
         ratio: Some(rate / base_rate),
         baseline: Some(baseline),
+        baseline_per_second: Some(base_rate),
     }
 }
 

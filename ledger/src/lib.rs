@@ -22,7 +22,7 @@
 //!   transaction balanced, idempotent by id and atomic; the console's views.
 //! - `devnet` (feature `devnet`): a local Qubic RPC that verifies signatures, schedules
 //!   transfers by tick and executes them with `moneyFlew` semantics, with fault injection.
-//! - [`bench`]: measured figures for the ledger and the signature schemes.
+//! - [`bench`](mod@bench): measured figures for the ledger and the signature schemes.
 //!
 //! Money flows: the consumer's node locks escrow in its [`Ledger`], pays each prepaid
 //! window through [`Settlement::pay`] and records it once [`Settlement::wait_final`]

@@ -4,6 +4,8 @@
 //! child acknowledged, and holds exactly a prefix of the script, each operation whole, with
 //! the balances that prefix gives on a fresh ledger.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::io::{BufRead, BufReader, Write};

@@ -1,6 +1,8 @@
 //! The devnet speaks the real RPC's shapes and errors, verifies signatures, schedules by
 //! target tick and executes with `moneyFlew` semantics; its faults behave as documented.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use common::{devnet_with, keypair, rpc_config};

@@ -1,6 +1,8 @@
 //! Every ledger operation on both sides, its refusals (which change nothing), idempotent
 //! replays, and the console's views.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! invariant: each transaction sums to zero, no bucket goes negative, no escrow exceeds its
 //! budget, stored balances equal the log's, refusals and replays change nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! The RPC client against a scripted server on 127.0.0.1: both body shapes, amounts as
 //! strings or numbers, retries of transient failures, and a typed error for each refusal.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;
@@ -221,10 +223,7 @@ async fn unreachable_slow_and_strange_services_are_reported() {
     assert!(err.to_string().contains("check the network"));
 
     let router = Router::new()
-        .route(
-            "/live/v1/tick-info",
-            get(|| std::future::pending::<String>()),
-        )
+        .route("/live/v1/tick-info", get(std::future::pending::<String>))
         .route(
             "/query/v1/getLastProcessedTick",
             get(|| async { "<html>not json</html>" }),

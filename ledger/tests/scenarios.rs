@@ -1,6 +1,8 @@
 //! Payment scenarios end to end: a consumer and a provider, each with its own ledger and
 //! `QubicSettlement`, paying through the devnet with the same client code as mainnet.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;

@@ -1,11 +1,13 @@
 //! `QubicSettlement` against the devnet, through the same RPC client as mainnet: every
 //! confirmation branch, and crashes around the broadcast.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 mod common;
 
 use std::time::Duration;
 
-use common::{devnet, devnet_with, keypair, settlement, settlement_config};
+use common::{devnet, devnet_with, eventually, keypair, settlement, settlement_config};
 use qubix_ledger::qubic::TxId;
 use qubix_ledger::{
     PaymentPurpose, QubicSettlement, Settlement, SettlementError, TransferState, TransferStatus,
@@ -75,7 +77,12 @@ async fn one_transfer_in_flight_per_source() {
     let first = s.pay(&payee.identity(), Qu(10), purpose(0)).await.unwrap();
     let second = s.pay(&payee.identity(), Qu(20), purpose(1)).await.unwrap();
     let mut seen_pending = false;
+    let deadline = tokio::time::Instant::now() + WAIT;
     while !status(&s, &purpose(0)).await.is_settled() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first transfer did not settle"
+        );
         let (a, b) = (status(&s, &purpose(0)).await, status(&s, &purpose(1)).await);
         seen_pending |= matches!(a.state, TransferState::Pending { .. });
         assert_eq!(
@@ -125,7 +132,7 @@ async fn a_target_tick_in_a_skipped_interval_is_re_signed() {
     let net = devnet_with(&[(&payer, 1_000)], None).await;
     let (s, _db) = settlement(&net, &payer);
     let id = s.pay(&payee.identity(), Qu(40), purpose(0)).await.unwrap();
-    eventually_async("the first transaction being broadcast", || async {
+    eventually("the first transaction being broadcast", WAIT, || async {
         matches!(
             status(&s, &purpose(0)).await.state,
             TransferState::Pending { .. }
@@ -154,22 +161,6 @@ async fn a_target_tick_in_a_skipped_interval_is_re_signed() {
     s.shutdown().await;
 }
 
-/// Polls an async condition every 2 ms for up to 20 s.
-async fn eventually_async<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} did not happen within {WAIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_epoch_stall_waits_without_re_signing() {
     let (payer, payee) = (keypair('a'), keypair('b'));
@@ -177,7 +168,7 @@ async fn an_epoch_stall_waits_without_re_signing() {
     let (s, _db) = settlement(&net, &payer);
     net.set_stalled(true);
     let id = s.pay(&payee.identity(), Qu(60), purpose(0)).await.unwrap();
-    eventually_async("the transfer being marked stalled", || async {
+    eventually("the transfer being marked stalled", WAIT, || async {
         status(&s, &purpose(0)).await.state == TransferState::Pending { stalled: true }
     })
     .await;
@@ -231,9 +222,11 @@ async fn a_crash_between_persist_and_broadcast_rebroadcasts_the_same_transaction
         .pay(&payee.identity(), Qu(77), purpose(0))
         .await
         .unwrap();
-    eventually_async("the transaction being signed and persisted", || async {
-        status(&first, &purpose(0)).await.state == TransferState::Signed
-    })
+    eventually(
+        "the transaction being signed and persisted",
+        WAIT,
+        || async { status(&first, &purpose(0)).await.state == TransferState::Signed },
+    )
     .await;
     let signed = status(&first, &purpose(0)).await.tx_id.expect("signed");
     first.shutdown().await; // the "crash": nothing was broadcast
@@ -260,9 +253,11 @@ async fn a_crash_after_an_unacknowledged_broadcast_never_pays_twice() {
         .pay(&payee.identity(), Qu(90), purpose(0))
         .await
         .unwrap();
-    eventually_async("the transaction being signed and persisted", || async {
-        status(&first, &purpose(0)).await.state == TransferState::Signed
-    })
+    eventually(
+        "the transaction being signed and persisted",
+        WAIT,
+        || async { status(&first, &purpose(0)).await.state == TransferState::Signed },
+    )
     .await;
     let st = status(&first, &purpose(0)).await;
     first.shutdown().await;
@@ -349,4 +344,83 @@ async fn incoming_payments_are_verified_by_transaction_id() {
     ));
     s.shutdown().await;
     p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transfer_never_included_fails_after_its_attempts() {
+    let (payer, payee) = (keypair('a'), keypair('b'));
+    let net = devnet(&[(&payer, 1_000)]).await;
+    net.drop_next(u32::MAX);
+    let mut config = settlement_config(net.url());
+    config.confirm.max_attempts = 3;
+    let db = common::temp_db();
+    let s = QubicSettlement::start(config, payer.clone(), &db).unwrap();
+    let id = s.pay(&payee.identity(), Qu(5), purpose(0)).await.unwrap();
+    let err = s.wait_final(&id, WAIT).await.unwrap_err();
+    assert!(
+        matches!(err, SettlementError::TransferFailed { .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("3 transactions in a row were not included"),
+        "{err}"
+    );
+    assert_eq!(status(&s, &purpose(0)).await.attempts, 3);
+    assert_eq!(net.balance(&payer.identity()), 1_000, "nothing was paid");
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_transaction_the_rpc_refuses_fails_and_tick_errors_are_retried() {
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let router = Router::new()
+        .route(
+            "/live/v1/tick-info",
+            get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    // The first call fails beyond the client's retries; the machine backs off.
+                    if n < 3 {
+                        let body = json!({"code": 13, "message": "node down", "details": []});
+                        return (StatusCode::BAD_GATEWAY, axum::Json(body));
+                    }
+                    let info = json!({"tickInfo": {"tick": 100, "duration": 1, "epoch": 1, "initialTick": 1}});
+                    (StatusCode::OK, axum::Json(info))
+                }
+            }),
+        )
+        .route(
+            "/live/v1/broadcast-transaction",
+            post(|| async {
+                let body = json!({"code": 3, "message": "invalid signature", "details": []});
+                (StatusCode::BAD_REQUEST, axum::Json(body))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let db = common::temp_db();
+    let s = QubicSettlement::start(settlement_config(&url), keypair('a'), &db).unwrap();
+    let id = s
+        .pay(&keypair('b').identity(), Qu(5), purpose(0))
+        .await
+        .unwrap();
+    let err = s.wait_final(&id, WAIT).await.unwrap_err().to_string();
+    assert!(
+        err.contains("refused the transaction") && err.contains("invalid signature"),
+        "{err}"
+    );
+    assert!(calls.load(Ordering::SeqCst) >= 4, "tick-info was retried");
+    let api = status(&s, &purpose(0)).await.to_api();
+    assert_eq!((api.status.as_str(), api.target_tick), ("failed", 103));
+    s.shutdown().await;
 }

@@ -74,6 +74,7 @@ pub struct RunningNode {
     shutdown: CancellationToken,
     crash: CancellationToken,
     service: tokio::task::JoinHandle<()>,
+    settlement: QubicSettlement,
 }
 
 /// The served API and console.
@@ -147,6 +148,7 @@ impl RunningNode {
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;
+        let settlement_handle = settlement.clone();
         let gateway = match config.config.gateway {
             Some(addr) => {
                 let api = crate::api::NodeApiImpl::new(handle.clone(), settlement, runtime_for_api, config.config.qubic_rpc.clone());
@@ -157,6 +159,7 @@ impl RunningNode {
         Ok(Self {
             handle,
             gateway,
+            settlement: settlement_handle,
             gpu_note,
             shutdown,
             crash,
@@ -176,13 +179,16 @@ impl RunningNode {
             warn!(error = %e, "node service ended abnormally");
         }
         self.crash.cancel();
+        self.settlement.shutdown().await;
     }
 
     /// Stops the node abruptly, as a crash or a power cut would: nothing is withdrawn, the
     /// network drops at once. For failure tests.
     pub async fn kill(self) {
         self.crash.cancel();
+        self.shutdown.cancel();
         let _ = self.service.await;
+        self.settlement.shutdown().await;
     }
 }
 

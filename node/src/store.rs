@@ -72,9 +72,6 @@ pub struct JobRecord {
     /// Qubic transactions credited to this job (each counts once).
     #[serde(default)]
     pub credited: Vec<String>,
-    /// The container, once created (provider side).
-    #[serde(default)]
-    pub container: Option<crate::runtime::ContainerId>,
     /// The latest usage report the provider signed and the consumer's receipt for it: the
     /// evidence both sides keep.
     #[serde(default)]

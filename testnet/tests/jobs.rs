@@ -157,3 +157,58 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
+    qubix_testnet::init_test_logging();
+    if !docker_available() {
+        eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
+        return;
+    }
+    let mut net = Testnet::with_devnet("restart-test", Duration::from_millis(200)).await.unwrap();
+    let provider = net.add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE")).await.unwrap();
+    let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
+    let c = net.nodes[consumer].handle().clone();
+    wait_until(WAIT, "the offer to reach the consumer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let launch = LaunchRequest {
+        offer_id: None,
+        query: None,
+        image: "qubix/test:latest".into(),
+        command: vec!["sh".into(), "-c".into(), "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done".into()],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 3600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(128),
+        disk_gib: Some(1),
+    };
+    let id = c.launch(launch).await.unwrap().id;
+    let running = || {
+        let c = c.clone();
+        async move { (c.instance(id).await.ok()?.state == JobState::Running).then_some(()) }
+    };
+    wait_until(WAIT, "the instance to run", running).await.unwrap();
+    net.restart(provider).await.unwrap();
+    // The restarted provider adopts the container by its label: the job keeps running and
+    // its log keeps growing on the consumer.
+    let before = c.logs(id, 1000).await.unwrap().0.len();
+    wait_until(WAIT, "new log lines after the provider's restart", || {
+        let c = c.clone();
+        async move { (c.logs(id, 1000).await.ok()?.0.len() > before + 2).then_some(()) }
+    })
+    .await
+    .unwrap();
+    assert_eq!(c.instance(id).await.unwrap().state, JobState::Running);
+    let jobs = net.nodes[provider].handle().provider_jobs().await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].state, JobState::Running, "the provider's job survived its restart");
+    assert_eq!(c.act(id, JobAction::Terminate).await.unwrap().state, JobState::Terminated);
+    net.shutdown().await;
+}

@@ -195,6 +195,9 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     ))
     .unwrap();
     // 2. A forged signature on its own offer.
+    let mut forged_template = template.clone();
+    forged_template.offer_id = qubix_protocol::OfferId::from_bytes([3; 16]);
+    let forged_again = gossip(forged_template);
     let mut forged = gossip(template.clone());
     let n = forged.len();
     forged[n - 40] ^= 0x55;
@@ -219,28 +222,29 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     for i in 0..300u32 {
         let _ = rogue.net.publish(i.to_le_bytes().repeat(8)).await;
     }
-    // Honest nodes end up penalising the rogue…
+    // Honest nodes end up penalising the rogue. It keeps sending forgeries while we wait:
+    // a node that was not yet in its mesh for the first burst meets the next ones.
     for i in 0..3 {
         let handle = net.nodes[i].handle().clone();
-        wait_until(
-            WAIT,
-            &format!("node {i} to score the rogue below zero"),
-            || {
-                let handle = handle.clone();
-                async move {
-                    let peers = handle.net().peers().await.ok()?;
-                    let score = peers
-                        .iter()
-                        .find(|p| p.peer == rogue_peer)
-                        .and_then(|p| p.score);
-                    match score {
-                        Some(s) if s < 0.0 => Some(()),
-                        None if !peers.iter().any(|p| p.peer == rogue_peer) => Some(()), // already pruned and disconnected
-                        _ => None,
-                    }
+        let mut round = 0u32;
+        wait_until(WAIT, &format!("node {i} to score the rogue below zero"), || {
+            let handle = handle.clone();
+            let rogue_net = rogue.net.clone();
+            round += 1;
+            let mut forged = forged_again.clone();
+            let n = forged.len();
+            forged[n - 1 - (round as usize % 60)] ^= 0x5a;
+            async move {
+                let _ = rogue_net.publish(forged).await;
+                let peers = handle.net().peers().await.ok()?;
+                let score = peers.iter().find(|p| p.peer == rogue_peer).and_then(|p| p.score);
+                match score {
+                    Some(s) if s < 0.0 => Some(()),
+                    None if !peers.iter().any(|p| p.peer == rogue_peer) => Some(()), // pruned and disconnected
+                    _ => None,
                 }
-            },
-        )
+            }
+        })
         .await
         .unwrap();
     }

@@ -131,12 +131,12 @@ impl Driver {
                 }
             }
             self.changed.send_modify(|n| *n = n.wrapping_add(1));
-            event = self.perform(step.next, now);
+            event = self.perform(step.next);
         }
     }
 
     /// Performs an action; returns the next event when it is available at once.
-    fn perform(&mut self, next: Next, _now: UnixMillis) -> Option<Event> {
+    fn perform(&mut self, next: Next) -> Option<Event> {
         match next {
             Next::Sign { target_tick } => Some(self.sign(target_tick)),
             Next::WaitUntil(at) => {

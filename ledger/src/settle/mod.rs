@@ -167,6 +167,17 @@ pub enum SettlementError {
         /// What differs.
         problem: String,
     },
+    /// A settlement for this identity and RPC already runs in this process.
+    #[error(
+        "a settlement paying from {identity} through {rpc} is already running in this process; \
+         share its handle instead of starting another"
+    )]
+    AlreadyRunning {
+        /// The source identity.
+        identity: String,
+        /// The RPC base URL.
+        rpc: String,
+    },
     /// No tokio runtime to run the driver on.
     #[error("QubicSettlement::start must be called inside a tokio runtime")]
     NoRuntime,

@@ -34,6 +34,37 @@ pub struct SettlementConfig {
 /// Bound of the command channel from handles to the driver.
 const COMMAND_QUEUE: usize = 64;
 
+/// Identities (per RPC endpoint) with a running driver in this process: a second driver
+/// for the same source could sign a second transaction while the first is pending.
+static RUNNING: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Holds an identity's place in [`RUNNING`] for as long as its driver runs.
+struct RunningGuard {
+    key: (String, String),
+}
+
+impl RunningGuard {
+    fn claim(identity: &Identity, rpc: &RpcClient) -> Result<RunningGuard, SettlementError> {
+        let key = (identity.to_string(), rpc.base_url().to_owned());
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.contains(&key) {
+            return Err(SettlementError::AlreadyRunning {
+                identity: key.0,
+                rpc: key.1,
+            });
+        }
+        running.push(key.clone());
+        Ok(RunningGuard { key })
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
+        running.retain(|k| *k != self.key);
+    }
+}
+
 /// Pays from one wallet on the Qubic network. Clone it freely; call
 /// [`QubicSettlement::shutdown`] to stop the task (dropping every clone stops it too).
 #[derive(Clone)]
@@ -67,8 +98,9 @@ impl QubicSettlement {
         let runtime =
             tokio::runtime::Handle::try_current().map_err(|_| SettlementError::NoRuntime)?;
         let rpc = RpcClient::new(config.rpc)?;
-        let outbox = Outbox::open(db)?;
         let identity = key.identity();
+        let guard = RunningGuard::claim(&identity, &rpc)?;
+        let outbox = Outbox::open(db)?;
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let (changed_tx, changed) = watch::channel(0);
         let cancel = CancellationToken::new();
@@ -85,7 +117,13 @@ impl QubicSettlement {
             wake: None,
         };
         let span = tracing::info_span!("settlement", identity = %identity);
-        let task = runtime.spawn(driver.run().instrument(span));
+        let task = runtime.spawn(
+            async move {
+                driver.run().await;
+                drop(guard);
+            }
+            .instrument(span),
+        );
         Ok(QubicSettlement {
             commands,
             changed,

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: keys, a fast devnet, settlement and ledger
 //! setup, agreement terms and receipts, and waiting on conditions under a deadline.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -82,13 +82,19 @@ pub fn ledger() -> Ledger {
     Ledger::open(&temp_db(), LedgerConfig { durable: false }).expect("ledger opens")
 }
 
-/// Waits until `condition` holds, polling every 2 ms; panics naming what did not happen.
-pub async fn eventually(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+/// Waits until the async `condition` holds, polling every 2 ms; panics naming what did
+/// not happen within `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
-    while !condition() {
-        if tokio::time::Instant::now() >= deadline {
-            panic!("{what} did not happen within {timeout:?}");
-        }
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within {timeout:?}"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }

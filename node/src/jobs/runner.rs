@@ -40,6 +40,11 @@ pub struct RunnerHandle {
 }
 
 impl RunnerHandle {
+    /// Queues an effect without waiting; false when the queue is full or the runner stopped.
+    pub fn try_perform(&self, effect: Effect) -> bool {
+        self.effects.try_send(effect).is_ok()
+    }
+
     /// Queues an effect; false when the runner has stopped.
     pub async fn perform(&self, effect: Effect) -> bool {
         self.effects.send(effect).await.is_ok()
@@ -75,7 +80,7 @@ pub fn spawn(
     runtime: Arc<dyn ContainerRuntime>,
     probe: Option<Arc<dyn GpuProbe>>,
     inputs: InputSender,
-    existing: Option<ContainerId>,
+    expect_container: bool,
     shutdown: CancellationToken,
 ) -> RunnerHandle {
     let (tx, rx) = mpsc::channel(EFFECT_QUEUE);
@@ -94,18 +99,18 @@ pub fn spawn(
         logs: handle.logs.clone(),
         metrics: handle.metrics.clone(),
         ports: handle.ports.clone(),
-        container: existing,
+        container: None,
         follower: None,
         watcher: None,
     };
-    tokio::spawn(async move { runner.run(rx, shutdown).await });
+    tokio::spawn(async move { runner.run(rx, expect_container, shutdown).await });
     handle
 }
 
 impl Runner {
-    async fn run(&mut self, mut effects: mpsc::Receiver<Effect>, shutdown: CancellationToken) {
-        if self.container.is_some() {
-            self.adopt().await;
+    async fn run(&mut self, mut effects: mpsc::Receiver<Effect>, expect_container: bool, shutdown: CancellationToken) {
+        if expect_container {
+            self.find_container().await;
         }
         let mut sample = tokio::time::interval(METRICS_PERIOD);
         loop {
@@ -203,7 +208,26 @@ impl Runner {
         self.report(Input::Started).await;
     }
 
-    /// Follows a container found running after a node restart.
+    /// After a node restart: finds this job's container by its label and follows it, or
+    /// reports it lost.
+    async fn find_container(&mut self) {
+        match self.runtime.list_managed().await {
+            Ok(list) => match list.into_iter().find(|m| m.id.agreement_id == self.id) {
+                Some(found) => {
+                    info!(job = %self.id, container = %found.id, "container found after restart");
+                    self.container = Some(found.id);
+                    self.adopt().await;
+                }
+                None => {
+                    system_line(&self.logs, "the container disappeared while the node was down");
+                    self.report(Input::Lost).await;
+                }
+            },
+            Err(e) => warn!(job = %self.id, error = %e, "cannot list containers to reconcile"),
+        }
+    }
+
+    /// Follows a container found after a node restart.
     async fn adopt(&mut self) {
         let Some(c) = self.container.clone() else {
             return;

@@ -42,8 +42,8 @@ pub use docker::{CAPABILITIES, DockerRuntime};
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
 pub use spec::{
-    ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, MAX_CPU_CORES, MAX_MEMORY_MIB, MIN_MEMORY_MIB,
-    SpecError, WORKSPACE_PATH, container_name, workspace_volume,
+    ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, LABEL_NODE, MAX_CPU_CORES, MAX_MEMORY_MIB,
+    MIN_MEMORY_MIB, SpecError, WORKSPACE_PATH, container_name, workspace_volume,
 };
 pub use types::{
     BoundPort, ContainerId, ContainerState, ContainerStats, ContainerStatus, ExitStatus,
@@ -138,15 +138,41 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
 
 /// The runtime for this node: Docker when a daemon answers; otherwise, on a testnet and
 /// when `allow_local_fallback`, local processes (in the system temp directory); otherwise
-/// an error that says how to get Docker.
+/// an error that says how to get Docker. Its `list_managed` sees every Qubix container on
+/// the daemon; where nodes may share a daemon, use [`connect_owned`].
 pub async fn connect(
     network: &Network,
     allow_local_fallback: bool,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
+    connect_inner(network, None, allow_local_fallback).await
+}
+
+/// As [`connect`], but Docker containers are labelled `qubix.node=<owner>` (pass the node
+/// id) and `list_managed` sees only this owner's, so nodes sharing a daemon (a testnet on
+/// one machine) never reconcile away each other's jobs.
+pub async fn connect_owned(
+    network: &Network,
+    owner: &str,
+    allow_local_fallback: bool,
+) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
+    connect_inner(network, Some(owner), allow_local_fallback).await
+}
+
+async fn connect_inner(
+    network: &Network,
+    owner: Option<&str>,
+    allow_local_fallback: bool,
+) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
     let unreachable = match DockerRuntime::connect().await {
         Ok(docker) => {
-            info!(network = network.name(), "jobs run in Docker containers");
-            return Ok(Arc::new(docker));
+            info!(
+                network = network.name(),
+                owner, "jobs run in Docker containers"
+            );
+            return Ok(Arc::new(match owner {
+                Some(owner) => docker.with_owner(owner),
+                None => docker,
+            }));
         }
         Err(e) => e,
     };

@@ -13,6 +13,10 @@ use qubix_protocol::job::{EnvVar, MAX_ARGS, MAX_ENV_VARS, MAX_PORTS, PortRequest
 pub const LABEL_AGREEMENT: &str = "qubix.agreement";
 /// Label every Qubix container carries, with value `true`.
 pub const LABEL_MANAGED: &str = "qubix.managed";
+/// Label naming the node that created a container, when its runtime has an owner (see
+/// `DockerRuntime::with_owner`): nodes sharing one Docker daemon then never see, let alone
+/// remove, each other's containers.
+pub const LABEL_NODE: &str = "qubix.node";
 /// Where the workspace volume is mounted inside the container.
 pub const WORKSPACE_PATH: &str = "/workspace";
 /// Docker refuses memory limits below 6 MiB.

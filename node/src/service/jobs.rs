@@ -97,9 +97,13 @@ impl Service {
             runtime,
             probe,
             self.job_inputs.clone(),
-            record.container.clone(),
+            matches!(record.state, JobState::Running | JobState::Stopped),
             self.shutdown.clone(),
         );
+        if record.state == JobState::Pulling {
+            // The node stopped mid-pull: pull again (a present image returns at once).
+            handle.try_perform(Effect::Pull);
+        }
         self.runners.insert(id, handle);
     }
 
@@ -176,6 +180,20 @@ impl Service {
             {
                 Ok(transfer) => info!(job = %id, %amount, transfer = %transfer, "refund queued"),
                 Err(e) => warn!(job = %id, error = %e, "refund failed; it stays owed"),
+            }
+        });
+    }
+
+    /// Removes labelled containers of jobs this node no longer runs (left over from a crash
+    /// or from another data dir), in a task.
+    pub(super) fn reconcile_containers(&self) {
+        let Some(runtime) = self.runtime.clone() else { return };
+        let live: std::collections::HashSet<AgreementId> = self.jobs.iter().filter(|(_, j)| j.role == Role::Provider && !j.state.is_final()).map(|(id, _)| *id).collect();
+        tokio::spawn(async move {
+            let Ok(list) = runtime.list_managed().await else { return };
+            for orphan in list.into_iter().filter(|m| !live.contains(&m.id.agreement_id)) {
+                warn!(container = %orphan.id, agreement = %orphan.id.agreement_id, "removing a container of a job this node does not run");
+                let _ = runtime.remove(&orphan.id, true).await;
             }
         });
     }

@@ -212,6 +212,7 @@ pub fn start(
     };
     service.restore_reservations();
     service.resume_jobs();
+    service.reconcile_containers();
     let handle = NodeHandle::new(
         command_tx,
         net,

@@ -120,7 +120,6 @@ impl Service {
             ports: Vec::new(),
             lifecycle: None,
             credited: Vec::new(),
-            container: None,
             evidence: None,
             agreement,
         };
@@ -355,7 +354,6 @@ async fn negotiate(
         ports: Vec::new(),
         lifecycle: None,
         credited: Vec::new(),
-        container: None,
         evidence: None,
     })
 }

@@ -19,7 +19,7 @@ use bollard::models::{
 };
 
 use crate::runtime::spec::{
-    ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, WORKSPACE_PATH, workspace_volume,
+    ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, LABEL_NODE, WORKSPACE_PATH, workspace_volume,
 };
 
 /// Capabilities a job keeps, out of Docker's default set. Dropped from that set: MKNOD
@@ -50,25 +50,29 @@ const LOG_MAX_FILES: &str = "3";
 
 const MIB: i64 = 1024 * 1024;
 
-/// The labels every Qubix container and volume carries.
-pub(crate) fn labels(spec: &ContainerSpec) -> HashMap<String, String> {
-    HashMap::from([
+/// The labels every Qubix container and volume carries, and the owning node's when set.
+pub(crate) fn labels(spec: &ContainerSpec, owner: Option<&str>) -> HashMap<String, String> {
+    let mut labels = HashMap::from([
         (LABEL_AGREEMENT.to_owned(), spec.agreement_id.to_string()),
         (LABEL_MANAGED.to_owned(), "true".to_owned()),
-    ])
+    ]);
+    if let Some(owner) = owner {
+        labels.insert(LABEL_NODE.to_owned(), owner.to_owned());
+    }
+    labels
 }
 
 /// The workspace volume to create before the container (labelled, so it is found too).
-pub(crate) fn volume_request(spec: &ContainerSpec) -> VolumeCreateRequest {
+pub(crate) fn volume_request(spec: &ContainerSpec, owner: Option<&str>) -> VolumeCreateRequest {
     VolumeCreateRequest {
         name: Some(workspace_volume(&spec.agreement_id)),
-        labels: Some(labels(spec)),
+        labels: Some(labels(spec, owner)),
         ..Default::default()
     }
 }
 
 /// Docker's create body for a validated spec.
-pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
+pub(crate) fn create_body(spec: &ContainerSpec, owner: Option<&str>) -> ContainerCreateBody {
     let ports: Vec<String> = spec
         .ports
         .iter()
@@ -83,7 +87,7 @@ pub(crate) fn create_body(spec: &ContainerSpec) -> ContainerCreateBody {
                 .map(|v| format!("{}={}", v.name, v.value))
                 .collect(),
         ),
-        labels: Some(labels(spec)),
+        labels: Some(labels(spec, owner)),
         exposed_ports: (!ports.is_empty()).then_some(ports),
         host_config: Some(host_config(spec)),
         ..Default::default()
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn limits_and_security_are_set() {
-        let body = create_body(&spec());
+        let body = create_body(&spec(), None);
         let host = body.host_config.unwrap();
         assert_eq!(host.nano_cpus, Some(3_000_000_000));
         assert_eq!(host.memory, Some(1024 * MIB));
@@ -224,7 +228,7 @@ mod tests {
 
     #[test]
     fn gpus_are_requested_by_uuid_only_when_attached() {
-        let host = create_body(&spec()).host_config.unwrap();
+        let host = create_body(&spec(), None).host_config.unwrap();
         let request = &host.device_requests.unwrap()[0];
         assert_eq!(request.driver.as_deref(), Some("nvidia"));
         assert_eq!(
@@ -235,7 +239,7 @@ mod tests {
         let mut simulated = spec();
         simulated.attach_gpus = false;
         assert!(
-            create_body(&simulated)
+            create_body(&simulated, None)
                 .host_config
                 .unwrap()
                 .device_requests
@@ -245,7 +249,7 @@ mod tests {
 
     #[test]
     fn ports_get_ephemeral_host_ports_on_the_publish_ip() {
-        let body = create_body(&spec());
+        let body = create_body(&spec(), None);
         assert_eq!(body.exposed_ports, Some(vec!["8888/tcp".into()]));
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         let binding = &bindings["8888/tcp"].as_ref().unwrap()[0];
@@ -256,12 +260,13 @@ mod tests {
     #[test]
     fn workspace_volume_and_labels_name_the_agreement() {
         let s = spec();
-        let body = create_body(&s);
+        let body = create_body(&s, Some("node-a"));
         let mount = &body.host_config.unwrap().mounts.unwrap()[0];
         assert_eq!(mount.source, Some(workspace_volume(&s.agreement_id)));
         assert_eq!(mount.target.as_deref(), Some(WORKSPACE_PATH));
         let labels = body.labels.unwrap();
         assert_eq!(labels[LABEL_AGREEMENT], s.agreement_id.to_string());
         assert_eq!(labels[LABEL_MANAGED], "true");
+        assert_eq!(labels[LABEL_NODE], "node-a");
     }
 }

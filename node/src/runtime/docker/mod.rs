@@ -29,7 +29,7 @@ pub(crate) use errors::{engine_error, is_not_found};
 use self::errors::{create_error, daemon_address, plain_error};
 use super::ContainerRuntime;
 use super::error::RuntimeError;
-use super::spec::{ContainerSpec, LABEL_MANAGED, container_name, workspace_volume};
+use super::spec::{ContainerSpec, LABEL_MANAGED, LABEL_NODE, container_name, workspace_volume};
 use super::types::{
     ContainerId, ContainerState, ContainerStats, ContainerStatus, ExitStatus, ManagedContainer,
     PullProgress, RuntimeInfo, RuntimeKind,
@@ -50,6 +50,8 @@ fn whole_seconds(timeout: Duration) -> i32 {
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
     docker: Docker,
+    /// The node whose containers these are (label `qubix.node`), when set.
+    owner: Option<String>,
 }
 
 impl DockerRuntime {
@@ -72,7 +74,18 @@ impl DockerRuntime {
             .map_err(|_| unreachable("no answer to ping within 5 s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
         debug!(%address, api = %docker.client_version(), "connected to docker");
-        Ok(Self { docker })
+        Ok(Self {
+            docker,
+            owner: None,
+        })
+    }
+
+    /// Labels what this runtime creates with `qubix.node=<owner>` and lists only those.
+    /// Use it whenever several nodes may share one daemon (a testnet on one machine): a
+    /// node reconciling after a restart must not adopt or remove another node's jobs.
+    pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
     }
 
     async fn probe_engine(&self) -> Result<RuntimeInfo, RuntimeError> {
@@ -98,7 +111,7 @@ impl DockerRuntime {
         spec.validate()?;
         if spec.workspace {
             self.docker
-                .create_volume(create::volume_request(spec))
+                .create_volume(create::volume_request(spec, self.owner.as_deref()))
                 .await
                 .map_err(|e| plain_error("create volume", e))?;
         }
@@ -109,7 +122,10 @@ impl DockerRuntime {
         };
         let created = self
             .docker
-            .create_container(Some(options), create::create_body(spec))
+            .create_container(
+                Some(options),
+                create::create_body(spec, self.owner.as_deref()),
+            )
             .await
             .map_err(|e| create_error(spec, &name, e))?;
         for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
@@ -208,7 +224,7 @@ impl DockerRuntime {
     async fn managed_containers(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
         let options = ListContainersOptions {
             all: true,
-            filters: Some([("label".to_owned(), vec![format!("{LABEL_MANAGED}=true")])].into()),
+            filters: Some([("label".to_owned(), self.label_filter())].into()),
             ..Default::default()
         };
         let summaries = self
@@ -241,6 +257,15 @@ impl DockerRuntime {
             });
         }
         Ok(found)
+    }
+
+    /// Docker ANDs label filters: managed, and this owner's when there is one.
+    fn label_filter(&self) -> Vec<String> {
+        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
+        if let Some(owner) = &self.owner {
+            labels.push(format!("{LABEL_NODE}={owner}"));
+        }
+        labels
     }
 
     async fn container_stats(&self, id: &ContainerId) -> Result<ContainerStats, RuntimeError> {
