@@ -50,6 +50,18 @@ async fn bench(json: bool, quick: bool, out: Option<PathBuf>) -> anyhow::Result<
     let offers = if quick { 2_000 } else { 10_000 };
     eprintln!("measuring join-to-full-book with {offers} offers…");
     figures.push(bench::join_to_full_book(offers, rtt).await?);
+    eprintln!("measuring durable ledger operations and signatures…");
+    figures.extend(bench::ledger(quick)?);
+    let image = std::env::var("QUBIX_TEST_IMAGE").unwrap_or_else(|_| "qubix/test:latest".into());
+    eprintln!("measuring container start through the runtime beside docker run…");
+    let start = bench::container_start(&image, if quick { 3 } else { 7 }).await?;
+    let docker_run_ms = start.baseline;
+    figures.push(start);
+    eprintln!("measuring launch → running through a testnet…");
+    figures.push(bench::launch_to_running(&image, docker_run_ms).await?);
+    let market = if quick { 10_000 } else { 100_000 };
+    eprintln!("measuring marketplace queries over HTTP with {market} offers…");
+    figures.extend(bench::http_query(market).await?);
     if json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {

@@ -124,7 +124,7 @@ async fn wait_everyone_has(net: &Testnet, n: usize) -> Result<(), TestnetError> 
 }
 
 /// `count` valid offers signed by `count / 50` synthetic providers.
-fn synthetic_offers(count: usize) -> BTreeMap<(NodeId, OfferId), Envelope> {
+pub(crate) fn synthetic_offers(count: usize) -> BTreeMap<(NodeId, OfferId), Envelope> {
     let now = UnixMillis::now();
     let mut book = BTreeMap::new();
     for p in 0..count.div_ceil(50) {
@@ -187,75 +187,41 @@ async fn serve_sync(
     }
 }
 
-/// Time from a node's start to holding every one of `count` offers held by its first peer.
-pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, TestnetError> {
-    let book = synthetic_offers(count);
+/// Starts a bare peer that serves `book` over offer sync; returns its address and a token
+/// that stops it.
+pub(crate) async fn start_seeder(book: BTreeMap<(NodeId, OfferId), Envelope>) -> Result<(String, CancellationToken), TestnetError> {
     let shutdown = CancellationToken::new();
-    let network = Network::new("bench-join").map_err(|e| TestnetError::Node {
-        name: "seeder".into(),
-        message: e.to_string(),
-    })?;
+    let fail = |message: String| TestnetError::Node { name: "seeder".into(), message };
+    let network = Network::new("bench-join").map_err(|e| fail(e.to_string()))?;
     let mut settings = NetworkSettings::new(network);
     settings.mdns = false;
     let key = NodeKey::from_secret([42; 32]);
-    let listen = vec![
-        "/ip4/127.0.0.1/tcp/0"
-            .parse()
-            .map_err(|_| TestnetError::Node {
-                name: "seeder".into(),
-                message: "bad address".into(),
-            })?,
-    ];
-    let (seeder, events) = network::start(
-        key.libp2p_keypair(),
-        settings,
-        listen,
-        vec![],
-        shutdown.clone(),
-    )
-    .await
-    .map_err(|e| TestnetError::Node {
-        name: "seeder".into(),
-        message: e.to_string(),
-    })?;
+    let listen = vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|_| fail("bad address".into()))?];
+    let (seeder, events) = network::start(key.libp2p_keypair(), settings, listen, vec![], shutdown.clone()).await.map_err(|e| fail(e.to_string()))?;
     let addr = wait_until(Duration::from_secs(10), "the seeder to listen", || {
         let s = seeder.clone();
         async move { s.listen_addrs().await.ok()?.into_iter().next() }
     })
     .await?;
     tokio::spawn(serve_sync(seeder.clone(), events, book));
+    Ok((addr.with(libp2p::multiaddr::Protocol::P2p(seeder.local_peer_id())).to_string(), shutdown))
+}
+
+/// Time from a node's start to holding every one of `count` offers held by its first peer.
+pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, TestnetError> {
+    let (seeder, shutdown) = start_seeder(synthetic_offers(count)).await?;
     let mut net = Testnet::new("bench-join")?;
-    net.set_bootstrap(vec![
-        addr.with(libp2p::multiaddr::Protocol::P2p(seeder.local_peer_id()))
-            .to_string(),
-    ]);
+    net.set_bootstrap(vec![seeder]);
     let started = Instant::now();
     let i = net.add(NodeSpec::consumer("joiner")).await?;
     let h = net.nodes[i].handle().clone();
-    wait_until(
-        Duration::from_secs(120),
-        "the joiner to hold the full book",
-        || {
-            let h = h.clone();
-            async move {
-                (h.offers(String::new(), None, Some(1), None)
-                    .await
-                    .ok()?
-                    .total
-                    == count)
-                    .then_some(())
-            }
-        },
-    )
+    wait_until(Duration::from_secs(120), "the joiner to hold the full book", || {
+        let h = h.clone();
+        async move { (h.offers(String::new(), None, Some(1), None).await.ok()?.total == count).then_some(()) }
+    })
     .await?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     net.shutdown().await;
     shutdown.cancel();
-    Ok(Figure {
-        name: format!("join to full book, {count} offers"),
-        value: elapsed,
-        unit: "ms".into(),
-        baseline_name: "loopback TCP round trip p50".into(),
-        baseline: rtt_ms,
-    })
+    Ok(Figure { name: format!("join to full book, {count} offers"), value: elapsed, unit: "ms".into(), baseline_name: "loopback TCP round trip p50".into(), baseline: rtt_ms })
 }

@@ -2,11 +2,13 @@
 //! with their ratio. `cargo run --release -p qubix-testnet -- bench` runs them all.
 
 mod market;
+mod more;
 mod rtt;
 
 use serde::Serialize;
 
 pub use market::{join_to_full_book, offer_propagation};
+pub use more::{container_start, http_query, launch_to_running, ledger};
 pub use rtt::loopback_rtt;
 
 /// One measured figure beside its baseline.
