@@ -9,9 +9,10 @@ use qubix_gateway::{ApiResult, LogFeed, MetricsFeed, NodeApi};
 use qubix_ledger::qubic::Identity;
 use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement, TransferState};
 use qubix_protocol::api::{
-    ApiError, Billing, CheckKind, ConstraintReport, Earnings, ErrorCode, Event, Explanation, GpusView, Health, Instance, InstanceAction, InstanceBilling,
-    LaunchRequest, LedgerEntry, NearMiss, NodeInfo, OfferView, OffersPage, PeerInfo, Posting, ProviderCheck, ProviderJob, ProviderPricing,
-    ProviderStatus, Transfer, Wallet, WithdrawRequest,
+    ApiError, Billing, CheckKind, ConstraintReport, Earnings, ErrorCode, Event, Explanation,
+    GpusView, Health, Instance, InstanceAction, InstanceBilling, LaunchRequest, LedgerEntry,
+    NearMiss, NodeInfo, OfferView, OffersPage, PeerInfo, Posting, ProviderCheck, ProviderJob,
+    ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{JobAction, JobState};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
@@ -31,40 +32,81 @@ pub struct NodeApiImpl {
 
 impl std::fmt::Debug for NodeApiImpl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeApiImpl").field("node", &self.handle.node_id()).finish_non_exhaustive()
+        f.debug_struct("NodeApiImpl")
+            .field("node", &self.handle.node_id())
+            .finish_non_exhaustive()
     }
 }
 
 impl NodeApiImpl {
     /// The API of `handle`, paying through `settlement`.
-    pub fn new(handle: NodeHandle, settlement: QubicSettlement, runtime: Option<Arc<dyn ContainerRuntime>>, rpc_url: String) -> Self {
-        Self { handle, settlement, runtime, rpc_url }
+    pub fn new(
+        handle: NodeHandle,
+        settlement: QubicSettlement,
+        runtime: Option<Arc<dyn ContainerRuntime>>,
+        rpc_url: String,
+    ) -> Self {
+        Self {
+            handle,
+            settlement,
+            runtime,
+            rpc_url,
+        }
     }
 
     async fn balance(&self) -> Result<Qu, ApiError> {
         self.settlement
             .balance(&self.settlement.identity())
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, format!("the Qubic RPC at {} did not answer: {e}", self.rpc_url)))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("the Qubic RPC at {} did not answer: {e}", self.rpc_url),
+                )
+            })
     }
 
     /// QU committed to live rentals and not yet paid out: it may not be withdrawn.
     async fn committed(&self) -> ApiResult<Qu> {
         let instances = self.handle.instances().await?;
-        Ok(instances.iter().filter(|i| !i.state.is_final()).map(|i| i.budget.saturating_sub(i.paid)).fold(Qu::ZERO, |a, b| a.checked_add(b).unwrap_or(a)))
+        Ok(instances
+            .iter()
+            .filter(|i| !i.state.is_final())
+            .map(|i| i.budget.saturating_sub(i.paid))
+            .fold(Qu::ZERO, |a, b| a.checked_add(b).unwrap_or(a)))
     }
 }
 
-fn explanation(e: qubix_protocol::query::Explanation, views: &BTreeMap<String, OfferView>) -> Explanation {
+fn explanation(
+    e: qubix_protocol::query::Explanation,
+    views: &BTreeMap<String, OfferView>,
+) -> Explanation {
     let summary = e.summary();
     Explanation {
         total: e.total,
         matched: e.matched,
-        constraints: e.constraints.into_iter().map(|c| ConstraintReport { constraint: c.constraint, excluded: c.excluded, only_blocker: c.only_blocker }).collect(),
+        constraints: e
+            .constraints
+            .into_iter()
+            .map(|c| ConstraintReport {
+                constraint: c.constraint,
+                excluded: c.excluded,
+                only_blocker: c.only_blocker,
+            })
+            .collect(),
         near_misses: e
             .near_misses
             .into_iter()
-            .filter_map(|m| Some(NearMiss { offer: views.get(&m.offer_id.to_string())?.clone(), failed: m.failed.into_iter().map(|f| format!("{}: {}", f.constraint, f.reason)).collect() }))
+            .filter_map(|m| {
+                Some(NearMiss {
+                    offer: views.get(&m.offer_id.to_string())?.clone(),
+                    failed: m
+                        .failed
+                        .into_iter()
+                        .map(|f| format!("{}: {}", f.constraint, f.reason))
+                        .collect(),
+                })
+            })
             .collect(),
         summary,
     }
@@ -91,7 +133,10 @@ fn day_of(at: UnixMillis) -> String {
 
 impl NodeApi for NodeApiImpl {
     async fn health(&self) -> ApiResult<Health> {
-        Ok(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into() })
+        Ok(Health {
+            status: "ok".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        })
     }
 
     async fn node_info(&self) -> ApiResult<NodeInfo> {
@@ -102,7 +147,13 @@ impl NodeApi for NodeApiImpl {
         Ok(self.handle.peers().await?)
     }
 
-    async fn offers(&self, q: String, sort: Option<String>, limit: Option<u32>, offset: Option<u32>) -> ApiResult<OffersPage> {
+    async fn offers(
+        &self,
+        q: String,
+        sort: Option<String>,
+        limit: Option<u32>,
+        offset: Option<u32>,
+    ) -> ApiResult<OffersPage> {
         Ok(self.handle.offers(q, sort, limit, offset).await?)
     }
 
@@ -110,8 +161,15 @@ impl NodeApi for NodeApiImpl {
         let e = self.handle.explain(q).await?;
         let mut views = BTreeMap::new();
         if !e.near_misses.is_empty() {
-            let page = self.handle.offers(String::new(), None, Some(1000), None).await?;
-            views.extend(page.offers.into_iter().map(|v| (v.offer.offer_id.to_string(), v)));
+            let page = self
+                .handle
+                .offers(String::new(), None, Some(1000), None)
+                .await?;
+            views.extend(
+                page.offers
+                    .into_iter()
+                    .map(|v| (v.offer.offer_id.to_string(), v)),
+            );
         }
         Ok(explanation(e, &views))
     }
@@ -132,7 +190,11 @@ impl NodeApi for NodeApiImpl {
         Ok(self.handle.instance(id).await?)
     }
 
-    async fn instance_action(&self, id: AgreementId, action: InstanceAction) -> ApiResult<Instance> {
+    async fn instance_action(
+        &self,
+        id: AgreementId,
+        action: InstanceAction,
+    ) -> ApiResult<Instance> {
         let action = match action {
             InstanceAction::Stop => JobAction::Stop,
             InstanceAction::Start => JobAction::Start,
@@ -158,10 +220,20 @@ impl NodeApi for NodeApiImpl {
     async fn billing(&self) -> ApiResult<Billing> {
         let instances = self.handle.instances().await?;
         let live = |i: &&Instance| !i.state.is_final();
-        let escrow = sum(instances.iter().filter(live).map(|i| i.budget.saturating_sub(i.paid)));
-        let prepaid = sum(instances.iter().filter(live).map(|i| i.paid.saturating_sub(i.spent)));
+        let escrow = sum(instances
+            .iter()
+            .filter(live)
+            .map(|i| i.budget.saturating_sub(i.paid)));
+        let prepaid = sum(instances
+            .iter()
+            .filter(live)
+            .map(|i| i.paid.saturating_sub(i.spent)));
         let spent = sum(instances.iter().map(|i| i.spent));
-        let available = self.balance().await.map(|b| b.saturating_sub(escrow)).unwrap_or(Qu::ZERO);
+        let available = self
+            .balance()
+            .await
+            .map(|b| b.saturating_sub(escrow))
+            .unwrap_or(Qu::ZERO);
         Ok(Billing {
             deposit_identity: Some(self.settlement.identity().to_string()),
             available,
@@ -173,17 +245,29 @@ impl NodeApi for NodeApiImpl {
                 .map(|i| InstanceBilling {
                     id: i.id,
                     budget: i.budget,
-                    escrow: if i.state.is_final() { Qu::ZERO } else { i.budget.saturating_sub(i.paid) },
+                    escrow: if i.state.is_final() {
+                        Qu::ZERO
+                    } else {
+                        i.budget.saturating_sub(i.paid)
+                    },
                     paid: i.paid,
                     spent: i.spent,
-                    refunded: if i.state.is_final() { i.paid.saturating_sub(i.spent) } else { Qu::ZERO },
+                    refunded: if i.state.is_final() {
+                        i.paid.saturating_sub(i.spent)
+                    } else {
+                        Qu::ZERO
+                    },
                 })
                 .collect(),
         })
     }
 
     async fn ledger_entries(&self, limit: u32, offset: u32) -> ApiResult<Vec<LedgerEntry>> {
-        let transfers = self.settlement.transfers().await.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let transfers = self
+            .settlement
+            .transfers()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
         let entries = transfers
             .into_iter()
             .filter(|t| matches!(t.state, TransferState::Final { .. }))
@@ -192,7 +276,22 @@ impl NodeApi for NodeApiImpl {
                 let kind = id.split('/').next().unwrap_or("transfer").to_owned();
                 let agreement_id = id.split('/').nth(1).and_then(|a| a.parse().ok());
                 let amount = i64::try_from(t.amount.0).unwrap_or(i64::MAX);
-                LedgerEntry { id, at: UnixMillis::now(), kind, agreement_id, postings: vec![Posting { account: "available".into(), delta: -amount }, Posting { account: format!("chain/{}", t.to), delta: amount }] }
+                LedgerEntry {
+                    id,
+                    at: UnixMillis::now(),
+                    kind,
+                    agreement_id,
+                    postings: vec![
+                        Posting {
+                            account: "available".into(),
+                            delta: -amount,
+                        },
+                        Posting {
+                            account: format!("chain/{}", t.to),
+                            delta: amount,
+                        },
+                    ],
+                }
             })
             .skip(offset as usize)
             .take(limit as usize)
@@ -207,21 +306,59 @@ impl NodeApi for NodeApiImpl {
             Err(e) => (None, Some(e.error.message)),
         };
         let tick = self.settlement.tick().await.ok().map(|t| t.tick);
-        Ok(Wallet { identity, balance, tick, rpc: self.rpc_url.clone(), error })
+        Ok(Wallet {
+            identity,
+            balance,
+            tick,
+            rpc: self.rpc_url.clone(),
+            error,
+        })
     }
 
     async fn withdraw(&self, request: WithdrawRequest) -> ApiResult<Transfer> {
-        let to: Identity = request.to.parse().map_err(|e| ApiError::new(ErrorCode::InvalidValue, format!("not a Qubic identity: {e}")).with_field("to"))?;
+        let to: Identity = request.to.parse().map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidValue,
+                format!("not a Qubic identity: {e}"),
+            )
+            .with_field("to")
+        })?;
         if request.amount.0 == 0 {
-            return Err(ApiError::new(ErrorCode::InvalidValue, "amount must be above 0 QU").with_field("amount"));
+            return Err(
+                ApiError::new(ErrorCode::InvalidValue, "amount must be above 0 QU")
+                    .with_field("amount"),
+            );
         }
-        let available = self.balance().await?.saturating_sub(self.committed().await?);
+        let available = self
+            .balance()
+            .await?
+            .saturating_sub(self.committed().await?);
         if request.amount > available {
-            return Err(ApiError::new(ErrorCode::InsufficientFunds, format!("only {available} are available (the rest is committed to running rentals)")).with_field("amount"));
+            return Err(ApiError::new(
+                ErrorCode::InsufficientFunds,
+                format!(
+                    "only {available} are available (the rest is committed to running rentals)"
+                ),
+            )
+            .with_field("amount"));
         }
-        let purpose = PaymentPurpose::Withdrawal { id: format!("{}-{}", UnixMillis::now().0, qubix_protocol::Nonce::random()) };
-        let id = self.settlement.pay(&to, request.amount, purpose).await.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
-        let status = self.settlement.transfer_status(&id).await.map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let purpose = PaymentPurpose::Withdrawal {
+            id: format!(
+                "{}-{}",
+                UnixMillis::now().0,
+                qubix_protocol::Nonce::random()
+            ),
+        };
+        let id = self
+            .settlement
+            .pay(&to, request.amount, purpose)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let status = self
+            .settlement
+            .transfer_status(&id)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
         Ok(status.to_api())
     }
 
@@ -244,7 +381,12 @@ impl NodeApi for NodeApiImpl {
             let day = by_day.entry(day_of(j.created_at)).or_default();
             *day = day.checked_add(j.earned).unwrap_or(*day);
         }
-        Ok(Earnings { earned: sum(jobs.iter().map(|j| j.earned)), prepaid_held: Qu::ZERO, refunds_due: Qu::ZERO, by_day: by_day.into_iter().collect() })
+        Ok(Earnings {
+            earned: sum(jobs.iter().map(|j| j.earned)),
+            prepaid_held: Qu::ZERO,
+            refunds_due: Qu::ZERO,
+            by_day: by_day.into_iter().collect(),
+        })
     }
 
     async fn provider_status(&self) -> ApiResult<ProviderStatus> {
@@ -257,16 +399,61 @@ impl NodeApi for NodeApiImpl {
         let balance = self.balance().await;
         let check = |kind, ok, detail: String| ProviderCheck { kind, ok, detail };
         let checks = vec![
-            check(CheckKind::Gpu, !gpus.gpus.is_empty(), match gpus.gpus.first() {
-                Some(g) => format!("{} × {} ({}){}", gpus.gpus.len(), g.model, gpus.probe, if g.simulated { ", simulated" } else { "" }),
-                None => gpus.reason.clone().unwrap_or_else(|| "no GPU found; install the NVIDIA driver".into()),
-            }),
-            check(CheckKind::Docker, info.is_some(), info.as_ref().map_or_else(|| "no container runtime; install docker.io and start dockerd".into(), |i| format!("{} {}", i.kind, i.version))),
-            check(CheckKind::NvidiaRuntime, info.as_ref().is_some_and(|i| i.nvidia_runtime), if info.as_ref().is_some_and(|i| i.nvidia_runtime) { "nvidia runtime registered".into() } else { "install nvidia-container-toolkit and run `nvidia-ctk runtime configure --runtime=docker`".into() }),
-            check(CheckKind::Wallet, balance.is_ok(), match &balance { Ok(b) => format!("{} holds {b}", self.settlement.identity()), Err(e) => e.error.message.clone() }),
-            check(CheckKind::Pricing, pricing.is_some(), pricing.map_or_else(|| "start the node with --provider to set prices".into(), |p| format!("{} per GPU-hour by default", p.default_price_per_gpu_hour))),
+            check(
+                CheckKind::Gpu,
+                !gpus.gpus.is_empty(),
+                match gpus.gpus.first() {
+                    Some(g) => format!(
+                        "{} × {} ({}){}",
+                        gpus.gpus.len(),
+                        g.model,
+                        gpus.probe,
+                        if g.simulated { ", simulated" } else { "" }
+                    ),
+                    None => gpus
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| "no GPU found; install the NVIDIA driver".into()),
+                },
+            ),
+            check(
+                CheckKind::Docker,
+                info.is_some(),
+                info.as_ref().map_or_else(
+                    || "no container runtime; install docker.io and start dockerd".into(),
+                    |i| format!("{} {}", i.kind, i.version),
+                ),
+            ),
+            check(
+                CheckKind::NvidiaRuntime,
+                info.as_ref().is_some_and(|i| i.nvidia_runtime),
+                if info.as_ref().is_some_and(|i| i.nvidia_runtime) {
+                    "nvidia runtime registered".into()
+                } else {
+                    "install nvidia-container-toolkit and run `nvidia-ctk runtime configure --runtime=docker`".into()
+                },
+            ),
+            check(
+                CheckKind::Wallet,
+                balance.is_ok(),
+                match &balance {
+                    Ok(b) => format!("{} holds {b}", self.settlement.identity()),
+                    Err(e) => e.error.message.clone(),
+                },
+            ),
+            check(
+                CheckKind::Pricing,
+                pricing.is_some(),
+                pricing.map_or_else(
+                    || "start the node with --provider to set prices".into(),
+                    |p| format!("{} per GPU-hour by default", p.default_price_per_gpu_hour),
+                ),
+            ),
         ];
-        Ok(ProviderStatus { provider: !gpus.gpus.is_empty() || gpus.probe != "none", checks })
+        Ok(ProviderStatus {
+            provider: !gpus.gpus.is_empty() || gpus.probe != "none",
+            checks,
+        })
     }
 
     fn events(&self) -> broadcast::Receiver<Event> {
@@ -276,14 +463,28 @@ impl NodeApi for NodeApiImpl {
     async fn prometheus(&self) -> String {
         let mut out = String::new();
         if let Ok(info) = self.handle.info().await {
-            out.push_str(&format!("# HELP qubix_peers Connected peers.\n# TYPE qubix_peers gauge\nqubix_peers {}\n", info.peers));
+            out.push_str(&format!(
+                "# HELP qubix_peers Connected peers.\n# TYPE qubix_peers gauge\nqubix_peers {}\n",
+                info.peers
+            ));
             out.push_str(&format!("# HELP qubix_offers_known Offers in the local book.\n# TYPE qubix_offers_known gauge\nqubix_offers_known {}\n", info.offers_known));
         }
         if let Ok(instances) = self.handle.instances().await {
             out.push_str("# HELP qubix_instances Instances rented by this node, by state.\n# TYPE qubix_instances gauge\n");
-            for state in [JobState::Negotiated, JobState::Pulling, JobState::Running, JobState::Stopped, JobState::Terminated, JobState::Completed, JobState::Failed] {
+            for state in [
+                JobState::Negotiated,
+                JobState::Pulling,
+                JobState::Running,
+                JobState::Stopped,
+                JobState::Terminated,
+                JobState::Completed,
+                JobState::Failed,
+            ] {
                 let n = instances.iter().filter(|i| i.state == state).count();
-                out.push_str(&format!("qubix_instances{{state=\"{}\"}} {n}\n", state.as_str()));
+                out.push_str(&format!(
+                    "qubix_instances{{state=\"{}\"}} {n}\n",
+                    state.as_str()
+                ));
             }
         }
         if let Ok(jobs) = self.handle.provider_jobs().await {

@@ -54,12 +54,24 @@ pub enum StartError {
     Gateway(#[from] qubix_gateway::GatewayError),
 }
 
-async fn serve_gateway(addr: std::net::SocketAddr, dir: &std::path::Path, api: crate::api::NodeApiImpl, shutdown: CancellationToken) -> Result<GatewayInfo, StartError> {
+async fn serve_gateway(
+    addr: std::net::SocketAddr,
+    dir: &std::path::Path,
+    api: crate::api::NodeApiImpl,
+    shutdown: CancellationToken,
+) -> Result<GatewayInfo, StartError> {
     let token = qubix_gateway::load_or_create_token(dir)?;
-    let served = qubix_gateway::serve(addr, Arc::new(api), token.clone(), async move { shutdown.cancelled().await }).await?;
+    let served = qubix_gateway::serve(addr, Arc::new(api), token.clone(), async move {
+        shutdown.cancelled().await
+    })
+    .await?;
     let login_url = qubix_gateway::login_url(served.local_addr(), &token);
     info!(addr = %served.local_addr(), "API and console served; the login URL is in the data dir's api-token");
-    Ok(GatewayInfo { addr: served.local_addr(), login_url, token: token.expose().to_owned() })
+    Ok(GatewayInfo {
+        addr: served.local_addr(),
+        login_url,
+        token: token.expose().to_owned(),
+    })
 }
 
 /// A started node.
@@ -151,7 +163,12 @@ impl RunningNode {
         let settlement_handle = settlement.clone();
         let gateway = match config.config.gateway {
             Some(addr) => {
-                let api = crate::api::NodeApiImpl::new(handle.clone(), settlement, runtime_for_api, config.config.qubic_rpc.clone());
+                let api = crate::api::NodeApiImpl::new(
+                    handle.clone(),
+                    settlement,
+                    runtime_for_api,
+                    config.config.qubic_rpc.clone(),
+                );
                 Some(serve_gateway(addr, dir, api, shutdown.clone()).await?)
             }
             None => None,

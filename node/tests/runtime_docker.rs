@@ -399,6 +399,30 @@ async fn list_managed_finds_labelled_containers() {
         assert_eq!(found.image, IMAGE);
     }
 
+    // Nodes sharing a daemon: an owned runtime lists only its own node's containers.
+    let node_a = DockerRuntime::connect()
+        .await
+        .unwrap()
+        .with_owner(AgreementId::random().to_string());
+    let node_b = DockerRuntime::connect()
+        .await
+        .unwrap()
+        .with_owner(AgreementId::random().to_string());
+    let of_a = node_a.create(&h.spec("exec sleep 300")).await.unwrap();
+    let listed = |rt: DockerRuntime| async move { rt.list_managed().await.unwrap() };
+    assert!(listed(node_a.clone()).await.iter().any(|m| m.id == of_a));
+    assert!(
+        listed(node_b.clone()).await.is_empty(),
+        "node b sees nothing of node a"
+    );
+    assert!(
+        h.rt.list_managed()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == of_a)
+    );
+
     // Knowing only the agreement is enough to reach (and clean up) a job's container.
     let by_name = ContainerId::for_agreement(created.agreement_id);
     assert_eq!(h.status(&by_name).await, ContainerStatus::Created);

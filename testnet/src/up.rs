@@ -63,13 +63,22 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     net.set_offer_ttl(300);
     for i in 0..args.providers {
         let (gpus, price, country) = LINEUP[i % LINEUP.len()];
-        net.add(NodeSpec::provider(&format!("provider-{i}"), gpus, price, country)).await?;
+        net.add(NodeSpec::provider(
+            &format!("provider-{i}"),
+            gpus,
+            price,
+            country,
+        ))
+        .await?;
     }
     let mut consumer = NodeSpec::consumer("consumer");
     consumer.funds = 50_000_000;
     consumer.gateway = Some(args.gateway);
     let c = net.add(consumer).await?;
-    let gateway = net.nodes[c].gateway().cloned().ok_or_else(|| anyhow::anyhow!("the consumer has no gateway"))?;
+    let gateway = net.nodes[c]
+        .gateway()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the consumer has no gateway"))?;
     let devnet_url = net.devnet().map(|d| d.url().to_owned()).unwrap_or_default();
     let file = TestnetFile {
         network: "testnet".into(),
@@ -80,11 +89,19 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         nodes: net
             .nodes
             .iter()
-            .map(|n| NodeEntry { name: n.spec.name.clone(), node_id: n.handle().node_id().to_string(), address: n.addr.to_string(), wallet: n.handle().wallet_identity().to_owned(), simulated_gpus: n.spec.simulate_gpu.clone() })
+            .map(|n| NodeEntry {
+                name: n.spec.name.clone(),
+                node_id: n.handle().node_id().to_string(),
+                address: n.addr.to_string(),
+                wallet: n.handle().wallet_identity().to_owned(),
+                simulated_gpus: n.spec.simulate_gpu.clone(),
+            })
             .collect(),
         simulated: true,
     };
-    let dir = args.data_dir.unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
+    let dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("testnet.json"), serde_json::to_vec_pretty(&file)?)?;
     println!();
@@ -92,19 +109,32 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  console      {}", gateway.login_url);
     println!("  API          http://{}   (QUBIX_API)", gateway.addr);
     println!("  token        {}   (QUBIX_TOKEN)", gateway.token);
-    println!("  Qubic devnet {devnet_url}  (ticks every 500 ms; the consumer's wallet holds 50,000,000 QU)");
+    println!(
+        "  Qubic devnet {devnet_url}  (ticks every 500 ms; the consumer's wallet holds 50,000,000 QU)"
+    );
     println!("  SIMULATED:   every provider's GPUs are simulated; offers and instances say so.");
     for n in &file.nodes {
-        println!("  {:<12} {}  {}", n.name, n.node_id, n.simulated_gpus.as_deref().unwrap_or("consumer"));
+        println!(
+            "  {:<12} {}  {}",
+            n.name,
+            n.node_id,
+            n.simulated_gpus.as_deref().unwrap_or("consumer")
+        );
     }
-    println!("Node list, URL and token: {}", dir.join("testnet.json").display());
+    println!(
+        "Node list, URL and token: {}",
+        dir.join("testnet.json").display()
+    );
     println!("Press Ctrl-C to stop (containers are removed).");
     wait_for_stop_signal().await?;
     println!("Stopping: terminating instances (containers are removed), withdrawing offers…");
     let consumer = net.nodes[c].handle().clone();
     for instance in consumer.instances().await.unwrap_or_default() {
         if !instance.state.is_final() {
-            if let Err(e) = consumer.act(instance.id, qubix_protocol::control::JobAction::Terminate).await {
+            if let Err(e) = consumer
+                .act(instance.id, qubix_protocol::control::JobAction::Terminate)
+                .await
+            {
                 eprintln!("  could not terminate {}: {e}", instance.id);
             }
         }

@@ -138,10 +138,9 @@ async fn two_consumers_race_for_the_last_gpu_and_exactly_one_wins() {
     );
     let wins = [ra.is_ok(), rb.is_ok()].iter().filter(|w| **w).count();
     assert_eq!(wins, 1, "exactly one consumer must win: {ra:?} / {rb:?}");
-    let loser = if ra.is_ok() {
-        rb.unwrap_err()
-    } else {
-        ra.unwrap_err()
+    let loser = match (ra, rb) {
+        (Ok(_), Err(e)) | (Err(e), Ok(_)) => e,
+        _ => unreachable!("exactly one won"),
     };
     let (c, message) = code(loser);
     assert!(

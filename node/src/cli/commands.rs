@@ -412,7 +412,10 @@ async fn metrics(client: &Client, id: &str, follow: bool, j: bool) -> Result<(),
     while let Some(event) = stream.next().await {
         match event? {
             qubix_protocol::api::MetricsEvent::Sample(sample) => print(&sample),
-            qubix_protocol::api::MetricsEvent::Lagged { missed } => eprintln!("{}", warn(&format!("… {missed} samples skipped (reader too slow)"))),
+            qubix_protocol::api::MetricsEvent::Lagged { missed } => eprintln!(
+                "{}",
+                warn(&format!("… {missed} samples skipped (reader too slow)"))
+            ),
         }
     }
     Ok(())

@@ -108,7 +108,12 @@ pub fn spawn(
 }
 
 impl Runner {
-    async fn run(&mut self, mut effects: mpsc::Receiver<Effect>, expect_container: bool, shutdown: CancellationToken) {
+    async fn run(
+        &mut self,
+        mut effects: mpsc::Receiver<Effect>,
+        expect_container: bool,
+        shutdown: CancellationToken,
+    ) {
         if expect_container {
             self.find_container().await;
         }
@@ -219,7 +224,10 @@ impl Runner {
                     self.adopt().await;
                 }
                 None => {
-                    system_line(&self.logs, "the container disappeared while the node was down");
+                    system_line(
+                        &self.logs,
+                        "the container disappeared while the node was down",
+                    );
                     self.report(Input::Lost).await;
                 }
             },

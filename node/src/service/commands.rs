@@ -376,7 +376,7 @@ impl Service {
                     .filter(|(_, j)| j.role == Role::Consumer)
                     .filter_map(|(id, _)| self.instance_view(*id).ok())
                     .collect();
-                list.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                list.sort_by_key(|i| std::cmp::Reverse(i.created_at));
                 let _ = reply.send(Ok(list));
             }
             Command::Instance(id, reply) => {
@@ -531,7 +531,7 @@ impl Service {
                 })
             })
             .collect();
-        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
         jobs
     }
 }

@@ -10,12 +10,12 @@ use libp2p::PeerId;
 use qubix_ledger::qubic::Identity;
 use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement};
 use qubix_protocol::api::{Connection, ErrorCode, Event, Instance, LogLine, LogStream, Progress};
+use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
     EndReason, JobAction, JobControl, JobMessage, JobReply, JobState, JobStatus, LOG_PAGE_MAX,
     METRICS_PAGE_MAX,
 };
 use qubix_protocol::job::PortPurpose;
-use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::{AgreementId, NodeId, Nonce, Qu, Signed, UnixMillis};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -134,12 +134,7 @@ impl Driver {
     }
 
     fn paid_ms(&self) -> u64 {
-        let per_hour = u128::from(self.price.0) * u128::from(self.gpus);
-        if per_hour == 0 {
-            u64::MAX
-        } else {
-            u64::try_from(u128::from(self.paid.0) * 3_600_000 / per_hour).unwrap_or(u64::MAX)
-        }
+        self.paid_ms_for(self.paid)
     }
 
     /// Pays the next window when less than half a window of paid time is left.
@@ -158,12 +153,8 @@ impl Driver {
             return;
         };
         let amount = self.window.min(self.budget.saturating_sub(self.paid));
-        let window = u32::try_from(if self.window.0 == 0 {
-            0
-        } else {
-            self.paid.0 / self.window.0
-        })
-        .unwrap_or(u32::MAX);
+        let window =
+            u32::try_from(self.paid.0.checked_div(self.window.0).unwrap_or(0)).unwrap_or(u32::MAX);
         self.progress(
             "paying",
             format!("paying window {} ({amount}) to the provider", window + 1),
@@ -218,11 +209,9 @@ impl Driver {
 
     fn paid_ms_for(&self, amount: Qu) -> u64 {
         let per_hour = u128::from(self.price.0) * u128::from(self.gpus);
-        if per_hour == 0 {
-            0
-        } else {
-            u64::try_from(u128::from(amount.0) * 3_600_000 / per_hour).unwrap_or(u64::MAX)
-        }
+        (u128::from(amount.0) * 3_600_000)
+            .checked_div(per_hour)
+            .map_or(u64::MAX, |ms| u64::try_from(ms).unwrap_or(u64::MAX))
     }
 
     fn observe(&mut self, status: &JobStatus, now: UnixMillis) {
@@ -260,24 +249,63 @@ impl Driver {
     /// Fetches the provider's signed usage report, checks it against the terms and what
     /// this node saw, and countersigns it as a cumulative receipt.
     async fn settle_usage(&mut self) {
-        let Ok(JobReply::Usage(envelope)) = self.net.job(self.provider, JobMessage::UsageQuery { agreement_id: self.id }).await else { return };
-        let Ok(report) = envelope.open_from::<UsageReport>(&NodeId::from_peer_id(&self.provider).unwrap_or_else(|_| self.key.node_id())) else {
+        let Ok(JobReply::Usage(envelope)) = self
+            .net
+            .job(
+                self.provider,
+                JobMessage::UsageQuery {
+                    agreement_id: self.id,
+                },
+            )
+            .await
+        else {
+            return;
+        };
+        let Ok(report) = envelope.open_from::<UsageReport>(
+            &NodeId::from_peer_id(&self.provider).unwrap_or_else(|_| self.key.node_id()),
+        ) else {
             warn!(instance = %self.id, "usage report with a bad signature: not acknowledged");
             return;
         };
         let r = report.payload();
         let expected = self.price.cost_for(self.gpus, r.billable_millis).ok();
         // Allow 30 s of difference between what the provider billed and what this node saw.
-        let plausible = r.agreement_id == self.id && expected == Some(r.amount_due) && r.billable_millis <= self.used_ms.saturating_add(30_000) && r.billable_millis >= self.acknowledged_ms;
+        let plausible = r.agreement_id == self.id
+            && expected == Some(r.amount_due)
+            && r.billable_millis <= self.used_ms.saturating_add(30_000)
+            && r.billable_millis >= self.acknowledged_ms;
         if !plausible {
             warn!(instance = %self.id, billed_ms = r.billable_millis, seen_ms = self.used_ms, "usage report does not match: not acknowledged");
             return;
         }
-        let receipt = Receipt { agreement_id: self.id, consumer: self.key.node_id(), report_sequence: r.sequence, billable_millis: r.billable_millis, amount: r.amount_due, issued_at: UnixMillis::now() };
-        let Ok(signed) = Signed::sign(receipt, self.key.signing_key()) else { return };
-        if let Ok(JobReply::Status(_)) = self.net.job(self.provider, JobMessage::Receipt(signed.envelope().clone())).await {
+        let receipt = Receipt {
+            agreement_id: self.id,
+            consumer: self.key.node_id(),
+            report_sequence: r.sequence,
+            billable_millis: r.billable_millis,
+            amount: r.amount_due,
+            issued_at: UnixMillis::now(),
+        };
+        let Ok(signed) = Signed::sign(receipt, self.key.signing_key()) else {
+            return;
+        };
+        if let Ok(JobReply::Status(_)) = self
+            .net
+            .job(
+                self.provider,
+                JobMessage::Receipt(signed.envelope().clone()),
+            )
+            .await
+        {
             self.acknowledged_ms = r.billable_millis;
-            let _ = self.internal.send(Internal::Usage { id: self.id, spent: r.amount_due, evidence: (envelope.clone(), signed.envelope().clone()) }).await;
+            let _ = self
+                .internal
+                .send(Internal::Usage {
+                    id: self.id,
+                    spent: r.amount_due,
+                    evidence: (envelope.clone(), signed.envelope().clone()),
+                })
+                .await;
         }
     }
 
@@ -443,8 +471,15 @@ impl Service {
         });
     }
 
-    pub(super) fn on_usage(&mut self, id: AgreementId, spent: Qu, evidence: (qubix_protocol::Envelope, qubix_protocol::Envelope)) {
-        let Some(record) = self.jobs.get_mut(&id) else { return };
+    pub(super) fn on_usage(
+        &mut self,
+        id: AgreementId,
+        spent: Qu,
+        evidence: (qubix_protocol::Envelope, qubix_protocol::Envelope),
+    ) {
+        let Some(record) = self.jobs.get_mut(&id) else {
+            return;
+        };
         record.spent = spent;
         record.evidence = Some(evidence);
         let record = record.clone();

@@ -8,13 +8,13 @@ use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
 use qubix_ledger::qubic::{Identity, TxId};
 use qubix_ledger::settle::{PaymentPurpose, Settlement};
+use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
     JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobState, JobStatus, LOG_PAGE_MAX,
     METRICS_PAGE_MAX, PublishedPort,
 };
 use qubix_protocol::job::{AgreementTerms, JobRequest};
 use qubix_protocol::offer::MAX_CLOCK_SKEW;
-use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::{AgreementId, NodeId, Qu, Signed, UnixMillis};
 use tracing::{info, warn};
 
@@ -187,11 +187,23 @@ impl Service {
     /// Removes labelled containers of jobs this node no longer runs (left over from a crash
     /// or from another data dir), in a task.
     pub(super) fn reconcile_containers(&self) {
-        let Some(runtime) = self.runtime.clone() else { return };
-        let live: std::collections::HashSet<AgreementId> = self.jobs.iter().filter(|(_, j)| j.role == Role::Provider && !j.state.is_final()).map(|(id, _)| *id).collect();
+        let Some(runtime) = self.runtime.clone() else {
+            return;
+        };
+        let live: std::collections::HashSet<AgreementId> = self
+            .jobs
+            .iter()
+            .filter(|(_, j)| j.role == Role::Provider && !j.state.is_final())
+            .map(|(id, _)| *id)
+            .collect();
         tokio::spawn(async move {
-            let Ok(list) = runtime.list_managed().await else { return };
-            for orphan in list.into_iter().filter(|m| !live.contains(&m.id.agreement_id)) {
+            let Ok(list) = runtime.list_managed().await else {
+                return;
+            };
+            for orphan in list
+                .into_iter()
+                .filter(|m| !live.contains(&m.id.agreement_id))
+            {
                 warn!(container = %orphan.id, agreement = %orphan.id.agreement_id, "removing a container of a job this node does not run");
                 let _ = runtime.remove(&orphan.id, true).await;
             }
@@ -303,7 +315,9 @@ impl Service {
                 self.usage_report(&agreement_id).map(JobReply::Usage)
             }
             JobMessage::Receipt(envelope) => {
-                let receipt = envelope.open_from::<Receipt>(peer).map_err(|_| JobErrorCode::Refused)?;
+                let receipt = envelope
+                    .open_from::<Receipt>(peer)
+                    .map_err(|_| JobErrorCode::Refused)?;
                 let id = receipt.payload().agreement_id;
                 self.consumer_of(&id, peer)?;
                 self.keep_receipt(&id, envelope)?;
@@ -380,7 +394,11 @@ impl Service {
     /// A signed report of the usage so far (cumulative).
     fn usage_report(&mut self, id: &AgreementId) -> Result<qubix_protocol::Envelope, JobErrorCode> {
         let record = self.jobs.get_mut(id).ok_or(JobErrorCode::UnknownJob)?;
-        let meter = &record.lifecycle.as_ref().ok_or(JobErrorCode::UnknownJob)?.meter;
+        let meter = &record
+            .lifecycle
+            .as_ref()
+            .ok_or(JobErrorCode::UnknownJob)?
+            .meter;
         let report = UsageReport {
             agreement_id: *id,
             provider: self.key.node_id(),
@@ -390,23 +408,47 @@ impl Service {
             amount_received: meter.paid,
             issued_at: UnixMillis::now(),
         };
-        let signed = Signed::sign(report, self.key.signing_key()).map_err(|_| JobErrorCode::Failed)?;
-        record.evidence = Some((signed.envelope().clone(), record.evidence.as_ref().map_or_else(|| signed.envelope().clone(), |(_, r)| r.clone())));
+        let signed =
+            Signed::sign(report, self.key.signing_key()).map_err(|_| JobErrorCode::Failed)?;
+        record.evidence = Some((
+            signed.envelope().clone(),
+            record
+                .evidence
+                .as_ref()
+                .map_or_else(|| signed.envelope().clone(), |(_, r)| r.clone()),
+        ));
         Ok(signed.envelope().clone())
     }
 
     /// Keeps the consumer's receipt if it acknowledges no more than what is due.
-    fn keep_receipt(&mut self, id: &AgreementId, envelope: qubix_protocol::Envelope) -> Result<(), JobErrorCode> {
+    fn keep_receipt(
+        &mut self,
+        id: &AgreementId,
+        envelope: qubix_protocol::Envelope,
+    ) -> Result<(), JobErrorCode> {
         let record = self.jobs.get_mut(id).ok_or(JobErrorCode::UnknownJob)?;
-        let due = record.lifecycle.as_ref().ok_or(JobErrorCode::UnknownJob)?.meter.due();
-        let receipt = envelope.open::<Receipt>().map_err(|_| JobErrorCode::Refused)?;
+        let due = record
+            .lifecycle
+            .as_ref()
+            .ok_or(JobErrorCode::UnknownJob)?
+            .meter
+            .due();
+        let receipt = envelope
+            .open::<Receipt>()
+            .map_err(|_| JobErrorCode::Refused)?;
         if receipt.payload().amount > due {
             return Err(JobErrorCode::Refused);
         }
-        let report = record.evidence.as_ref().map(|(r, _)| r.clone()).ok_or(JobErrorCode::Refused)?;
+        let report = record
+            .evidence
+            .as_ref()
+            .map(|(r, _)| r.clone())
+            .ok_or(JobErrorCode::Refused)?;
         record.evidence = Some((report, envelope));
         let record = record.clone();
-        self.store.put_job(id, &record).map_err(|_| JobErrorCode::Failed)
+        self.store
+            .put_job(id, &record)
+            .map_err(|_| JobErrorCode::Failed)
     }
 
     /// A provider job's status for its consumer.

@@ -361,7 +361,11 @@ impl Service {
             Internal::ConsumerPaid { id, amount } => self.on_consumer_paid(id, amount),
             Internal::Status { id, status } => self.on_status(id, status),
             Internal::ProviderLost { id } => self.on_provider_lost(id),
-            Internal::Usage { id, spent, evidence } => self.on_usage(id, spent, evidence),
+            Internal::Usage {
+                id,
+                spent,
+                evidence,
+            } => self.on_usage(id, spent, evidence),
             Internal::Progress { id, progress } => self.on_progress(id, progress),
             Internal::Acted { id, result, reply } => self.acted(id, result, reply),
         }

@@ -189,22 +189,43 @@ async fn serve_sync(
 
 /// Starts a bare peer that serves `book` over offer sync; returns its address and a token
 /// that stops it.
-pub(crate) async fn start_seeder(book: BTreeMap<(NodeId, OfferId), Envelope>) -> Result<(String, CancellationToken), TestnetError> {
+pub(crate) async fn start_seeder(
+    book: BTreeMap<(NodeId, OfferId), Envelope>,
+) -> Result<(String, CancellationToken), TestnetError> {
     let shutdown = CancellationToken::new();
-    let fail = |message: String| TestnetError::Node { name: "seeder".into(), message };
+    let fail = |message: String| TestnetError::Node {
+        name: "seeder".into(),
+        message,
+    };
     let network = Network::new("bench-join").map_err(|e| fail(e.to_string()))?;
     let mut settings = NetworkSettings::new(network);
     settings.mdns = false;
     let key = NodeKey::from_secret([42; 32]);
-    let listen = vec!["/ip4/127.0.0.1/tcp/0".parse().map_err(|_| fail("bad address".into()))?];
-    let (seeder, events) = network::start(key.libp2p_keypair(), settings, listen, vec![], shutdown.clone()).await.map_err(|e| fail(e.to_string()))?;
+    let listen = vec![
+        "/ip4/127.0.0.1/tcp/0"
+            .parse()
+            .map_err(|_| fail("bad address".into()))?,
+    ];
+    let (seeder, events) = network::start(
+        key.libp2p_keypair(),
+        settings,
+        listen,
+        vec![],
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| fail(e.to_string()))?;
     let addr = wait_until(Duration::from_secs(10), "the seeder to listen", || {
         let s = seeder.clone();
         async move { s.listen_addrs().await.ok()?.into_iter().next() }
     })
     .await?;
     tokio::spawn(serve_sync(seeder.clone(), events, book));
-    Ok((addr.with(libp2p::multiaddr::Protocol::P2p(seeder.local_peer_id())).to_string(), shutdown))
+    Ok((
+        addr.with(libp2p::multiaddr::Protocol::P2p(seeder.local_peer_id()))
+            .to_string(),
+        shutdown,
+    ))
 }
 
 /// Time from a node's start to holding every one of `count` offers held by its first peer.
@@ -215,13 +236,30 @@ pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, Test
     let started = Instant::now();
     let i = net.add(NodeSpec::consumer("joiner")).await?;
     let h = net.nodes[i].handle().clone();
-    wait_until(Duration::from_secs(120), "the joiner to hold the full book", || {
-        let h = h.clone();
-        async move { (h.offers(String::new(), None, Some(1), None).await.ok()?.total == count).then_some(()) }
-    })
+    wait_until(
+        Duration::from_secs(120),
+        "the joiner to hold the full book",
+        || {
+            let h = h.clone();
+            async move {
+                (h.offers(String::new(), None, Some(1), None)
+                    .await
+                    .ok()?
+                    .total
+                    == count)
+                    .then_some(())
+            }
+        },
+    )
     .await?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     net.shutdown().await;
     shutdown.cancel();
-    Ok(Figure { name: format!("join to full book, {count} offers"), value: elapsed, unit: "ms".into(), baseline_name: "loopback TCP round trip p50".into(), baseline: rtt_ms })
+    Ok(Figure {
+        name: format!("join to full book, {count} offers"),
+        value: elapsed,
+        unit: "ms".into(),
+        baseline_name: "loopback TCP round trip p50".into(),
+        baseline: rtt_ms,
+    })
 }

@@ -12,15 +12,23 @@ use super::{Figure, percentile};
 use crate::harness::{NodeSpec, Testnet, TestnetError, wait_until};
 
 fn err(what: &str, e: impl std::fmt::Display) -> TestnetError {
-    TestnetError::Node { name: what.into(), message: e.to_string() }
+    TestnetError::Node {
+        name: what.into(),
+        message: e.to_string(),
+    }
 }
 
 /// Ledger operations per second beside raw sled, and signatures per second.
 pub fn ledger(quick: bool) -> Result<Vec<Figure>, TestnetError> {
     let dir = tempfile::tempdir()?;
     let scale = if quick { 1 } else { 4 };
-    let config = qubix_ledger::bench::BenchConfig { durable_ops: 500 * scale, buffered_ops: 5_000 * scale, signatures: 500 * scale, ..Default::default() };
-    let figures = qubix_ledger::bench::run(dir.path(), &config).map_err(|e| err("ledger bench", e))?;
+    let config = qubix_ledger::bench::BenchConfig {
+        durable_ops: 500 * scale,
+        buffered_ops: 5_000 * scale,
+        signatures: 500 * scale,
+    };
+    let figures =
+        qubix_ledger::bench::run(dir.path(), &config).map_err(|e| err("ledger bench", e))?;
     Ok(figures
         .into_iter()
         .map(|f| Figure {
@@ -36,16 +44,27 @@ pub fn ledger(quick: bool) -> Result<Vec<Figure>, TestnetError> {
 /// Create-to-running of the test image through our runtime beside `docker run -d`.
 pub async fn container_start(image: &str, runs: usize) -> Result<Figure, TestnetError> {
     let network = qubix_protocol::topics::Network::new("testnet").map_err(|e| err("runtime", e))?;
-    let runtime = qubix_node::runtime::connect(&network, false).await.map_err(|e| err("runtime", e))?;
-    let latency = qubix_node::runtime::bench::bench_start_latency(runtime.as_ref(), image, runs).await.map_err(|e| err("runtime", e))?;
-    Ok(Figure { name: "container create → running (runtime)".into(), value: latency.ours_median_ms(), unit: "ms".into(), baseline_name: "docker run -d, same image".into(), baseline: latency.docker_run_median_ms() })
+    let runtime = qubix_node::runtime::connect(&network, false)
+        .await
+        .map_err(|e| err("runtime", e))?;
+    let latency = qubix_node::runtime::bench::bench_start_latency(runtime.as_ref(), image, runs)
+        .await
+        .map_err(|e| err("runtime", e))?;
+    Ok(Figure {
+        name: "container create → running (runtime)".into(),
+        value: latency.ours_median_ms(),
+        unit: "ms".into(),
+        baseline_name: "docker run -d, same image".into(),
+        baseline: latency.docker_run_median_ms(),
+    })
 }
 
 /// Launch → running through a whole testnet: negotiation, an on-chain payment on the devnet
 /// (ticks every 200 ms), provider verification, pull and start.
 pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure, TestnetError> {
     let mut net = Testnet::with_devnet("bench-launch", Duration::from_millis(200)).await?;
-    net.add(NodeSpec::provider("provider", "RTX 4090:24:4", 3_600, "DE")).await?;
+    net.add(NodeSpec::provider("provider", "RTX 4090:24:4", 3_600, "DE"))
+        .await?;
     let c = net.add(NodeSpec::consumer("consumer")).await?;
     let h = net.nodes[c].handle().clone();
     wait_until(Duration::from_secs(30), "the offer", || {
@@ -55,7 +74,20 @@ pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure
     .await?;
     let mut samples = Vec::new();
     for _ in 0..3 {
-        let launch = LaunchRequest { offer_id: None, query: None, image: image.into(), command: vec!["sleep".into(), "600".into()], env: Default::default(), ports: vec![], gpus: 1, duration_secs: 600, max_price_per_gpu_hour: None, cpu_cores: Some(1), ram_mib: Some(128), disk_gib: Some(1) };
+        let launch = LaunchRequest {
+            offer_id: None,
+            query: None,
+            image: image.into(),
+            command: vec!["sleep".into(), "600".into()],
+            env: Default::default(),
+            ports: vec![],
+            gpus: 1,
+            duration_secs: 600,
+            max_price_per_gpu_hour: None,
+            cpu_cores: Some(1),
+            ram_mib: Some(128),
+            disk_gib: Some(1),
+        };
         let started = Instant::now();
         let id = h.launch(launch).await.map_err(|e| err("launch", e))?.id;
         wait_until(Duration::from_secs(60), "the instance to run", || {
@@ -64,10 +96,18 @@ pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure
         })
         .await?;
         samples.push(started.elapsed().as_secs_f64() * 1000.0);
-        let _ = h.act(id, qubix_protocol::control::JobAction::Terminate).await;
+        let _ = h
+            .act(id, qubix_protocol::control::JobAction::Terminate)
+            .await;
     }
     net.shutdown().await;
-    Ok(Figure { name: "launch → running (negotiate, pay on chain, start)".into(), value: percentile(&mut samples, 50.0), unit: "ms".into(), baseline_name: "docker run -d, same image".into(), baseline: docker_run_ms })
+    Ok(Figure {
+        name: "launch → running (negotiate, pay on chain, start)".into(),
+        value: percentile(&mut samples, 50.0),
+        unit: "ms".into(),
+        baseline_name: "docker run -d, same image".into(),
+        baseline: docker_run_ms,
+    })
 }
 
 /// A marketplace query (filter + sort + page) over `count` offers: p50, p99 and requests
@@ -81,24 +121,46 @@ pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
     spec.gateway = Some(([127, 0, 0, 1], 0).into());
     let i = net.add(spec).await?;
     let h = net.nodes[i].handle().clone();
-    wait_until(Duration::from_secs(300), "the node to hold the whole book", || {
-        let h = h.clone();
-        async move { (h.offers(String::new(), None, Some(1), None).await.ok()?.total == count).then_some(()) }
-    })
+    wait_until(
+        Duration::from_secs(300),
+        "the node to hold the whole book",
+        || {
+            let h = h.clone();
+            async move {
+                (h.offers(String::new(), None, Some(1), None)
+                    .await
+                    .ok()?
+                    .total
+                    == count)
+                    .then_some(())
+            }
+        },
+    )
     .await?;
-    let gw = net.nodes[i].gateway().cloned().ok_or_else(|| err("gateway", "none"))?;
+    let gw = net.nodes[i]
+        .gateway()
+        .cloned()
+        .ok_or_else(|| err("gateway", "none"))?;
     let q = "num_gpus>=2 gpu_ram>=16 price<=1800 location in [DE,FR] sort=-price limit=50";
-    let client = qubix_sdk::Client::new(format!("http://{}", gw.addr), gw.token.clone()).map_err(|e| err("sdk", e))?;
+    let client = qubix_sdk::Client::new(format!("http://{}", gw.addr), gw.token.clone())
+        .map_err(|e| err("sdk", e))?;
     let rounds = 200;
     let mut http = Vec::with_capacity(rounds);
     let t0 = Instant::now();
     for _ in 0..rounds {
         let t = Instant::now();
-        client.offers(q, None, None, None).await.map_err(|e| err("query", e))?;
+        client
+            .offers(q, None, None, None)
+            .await
+            .map_err(|e| err("query", e))?;
         http.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let rps = rounds as f64 / t0.elapsed().as_secs_f64();
-    let offers: Vec<qubix_protocol::offer::Offer> = book.values().filter_map(|e| e.open::<qubix_protocol::offer::Offer>().ok()).map(|s| s.into_payload()).collect();
+    let offers: Vec<qubix_protocol::offer::Offer> = book
+        .values()
+        .filter_map(|e| e.open::<qubix_protocol::offer::Offer>().ok())
+        .map(|s| s.into_payload())
+        .collect();
     let query = Query::parse(q).map_err(|e| err("query", e))?;
     let mut local = Vec::with_capacity(rounds);
     for _ in 0..rounds {
@@ -111,8 +173,26 @@ pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
     shutdown.cancel();
     let local_p50 = percentile(&mut local, 50.0);
     Ok(vec![
-        Figure { name: format!("marketplace query over HTTP p50, {count} offers"), value: percentile(&mut http, 50.0), unit: "ms".into(), baseline_name: "same query in-process p50".into(), baseline: local_p50 },
-        Figure { name: format!("marketplace query over HTTP p99, {count} offers"), value: percentile(&mut http, 99.0), unit: "ms".into(), baseline_name: "same query in-process p50".into(), baseline: local_p50 },
-        Figure { name: format!("marketplace queries per second, {count} offers"), value: rps, unit: "req/s".into(), baseline_name: "in-process queries per second".into(), baseline: 1000.0 / local_p50.max(f64::EPSILON) },
+        Figure {
+            name: format!("marketplace query over HTTP p50, {count} offers"),
+            value: percentile(&mut http, 50.0),
+            unit: "ms".into(),
+            baseline_name: "same query in-process p50".into(),
+            baseline: local_p50,
+        },
+        Figure {
+            name: format!("marketplace query over HTTP p99, {count} offers"),
+            value: percentile(&mut http, 99.0),
+            unit: "ms".into(),
+            baseline_name: "same query in-process p50".into(),
+            baseline: local_p50,
+        },
+        Figure {
+            name: format!("marketplace queries per second, {count} offers"),
+            value: rps,
+            unit: "req/s".into(),
+            baseline_name: "in-process queries per second".into(),
+            baseline: 1000.0 / local_p50.max(f64::EPSILON),
+        },
     ])
 }
