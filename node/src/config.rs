@@ -79,6 +79,9 @@ pub struct ProviderConfig {
     pub ram_mib: u64,
     /// Disk offered in GiB.
     pub disk_gib: u64,
+    /// Terminate a job its consumer left stopped for this many seconds (none: keep it until
+    /// the rental ends).
+    pub max_idle_secs: Option<u64>,
 }
 
 impl Default for ProviderConfig {
@@ -97,6 +100,7 @@ impl Default for ProviderConfig {
             cpu_cores: 0,
             ram_mib: 0,
             disk_gib: 200,
+            max_idle_secs: Some(24 * 3600),
         }
     }
 }

@@ -91,6 +91,10 @@ pub struct Job {
     pub exit_code: Option<i64>,
     /// Money and time.
     pub meter: Meter,
+    /// The provider's idle policy: a job stopped by its consumer for this long is
+    /// terminated (its data removed, the unused payment refunded).
+    #[serde(default)]
+    pub max_idle_secs: Option<u64>,
 }
 
 /// What happened to a job.
@@ -151,7 +155,14 @@ impl Job {
             reason: None,
             exit_code: None,
             meter,
+            max_idle_secs: None,
         }
+    }
+
+    /// The same job under the provider's idle policy.
+    pub fn with_idle_limit(mut self, max_idle_secs: Option<u64>) -> Self {
+        self.max_idle_secs = max_idle_secs;
+        self
     }
 
     fn to(&mut self, state: JobState, now: UnixMillis) {
@@ -299,6 +310,18 @@ impl Job {
     }
 
     fn on_tick(&mut self, now: UnixMillis) -> Vec<Effect> {
+        if let (JobState::Stopped, Some(limit), Some(stopped)) =
+            (self.state, self.max_idle_secs, self.meter.stopped_at)
+        {
+            if self.reason.is_none() && now.since(stopped) >= Duration::from_secs(limit) {
+                return self.end(
+                    JobState::Terminated,
+                    Some(EndReason::IdleTimeout),
+                    now,
+                    true,
+                );
+            }
+        }
         let m = &self.meter;
         if self.state.is_billable() && m.billable_millis >= m.rental_millis() {
             return self.end(

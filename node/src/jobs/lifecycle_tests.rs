@@ -202,3 +202,21 @@ fn stop_start_restart_follow_the_state() {
         vec![Effect::Resume]
     );
 }
+
+#[test]
+fn the_idle_policy_terminates_a_job_stopped_too_long() {
+    let mut j = running().with_idle_limit(Some(300));
+    j.step(Input::Control(JobAction::Stop), at(10)).unwrap();
+    assert_eq!(j.step(Input::Tick, at(309)).unwrap(), vec![]);
+    let effects = j.step(Input::Tick, at(310)).unwrap();
+    assert_eq!(effects[..2], [Effect::Remove, Effect::Release]);
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Terminated, Some(EndReason::IdleTimeout))
+    );
+    // Without a policy a stopped job waits for its consumer.
+    let mut k = running();
+    k.step(Input::Control(JobAction::Stop), at(10)).unwrap();
+    assert_eq!(k.step(Input::Tick, at(100_000)).unwrap(), vec![]);
+    assert_eq!(k.state, JobState::Stopped);
+}

@@ -113,7 +113,8 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
         id: &'a ContainerId,
     ) -> BoxFuture<'a, Result<ContainerState, RuntimeError>>;
 
-    /// Every container carrying the Qubix labels, with its agreement id and state.
+    /// Every container carrying the Qubix labels (and this runtime's owner label, see
+    /// [`DockerRuntime::with_owner`]), with its agreement id and state.
     fn list_managed(&self) -> BoxFuture<'_, Result<Vec<ManagedContainer>, RuntimeError>>;
 
     /// Log lines, stdout and stderr apart, oldest first: the last `tail` (all when `None`),
@@ -138,8 +139,9 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
 
 /// The runtime for this node: Docker when a daemon answers; otherwise, on a testnet and
 /// when `allow_local_fallback`, local processes (in the system temp directory); otherwise
-/// an error that says how to get Docker. Its `list_managed` sees every Qubix container on
-/// the daemon; where nodes may share a daemon, use [`connect_owned`].
+/// an error that says how to get Docker. Its `list_managed` sees the Qubix containers on
+/// the daemon that carry no owner label; where nodes may share a daemon, use
+/// [`connect_owned`].
 pub async fn connect(
     network: &Network,
     allow_local_fallback: bool,

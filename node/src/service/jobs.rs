@@ -55,16 +55,20 @@ impl Service {
     /// Starts the lifecycle and the runner of a freshly confirmed provider job.
     pub(super) fn start_provider_job(&mut self, id: AgreementId) {
         let now = UnixMillis::now();
+        let idle = self.provider.as_ref().and_then(|p| p.max_idle_secs());
         let Some(record) = self.jobs.get_mut(&id) else {
             return;
         };
         let Ok(terms) = record.terms() else { return };
         let t = terms.payload();
         if record.lifecycle.is_none() {
-            record.lifecycle = Some(Job::new(
-                Meter::new(t.price_per_gpu_hour, t.gpus, t.duration_secs, t.payment),
-                now,
-            ));
+            record.lifecycle = Some(
+                Job::new(
+                    Meter::new(t.price_per_gpu_hour, t.gpus, t.duration_secs, t.payment),
+                    now,
+                )
+                .with_idle_limit(idle),
+            );
         }
         self.spawn_runner(id);
     }

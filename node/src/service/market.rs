@@ -108,6 +108,10 @@ impl Provider {
         }
     }
 
+    pub(crate) fn max_idle_secs(&self) -> Option<u64> {
+        self.setup.config.max_idle_secs
+    }
+
     pub(crate) fn probe(&self) -> std::sync::Arc<dyn crate::gpu::GpuProbe> {
         self.setup.probe.clone()
     }

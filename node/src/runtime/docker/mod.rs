@@ -5,6 +5,8 @@
 mod create;
 mod errors;
 mod logs;
+mod managed;
+mod oom;
 mod pull;
 mod state;
 
@@ -13,8 +15,8 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, RemoveVolumeOptions,
-    RestartContainerOptions, StatsOptions, StopContainerOptions, WaitContainerOptions,
+    CreateContainerOptions, RemoveContainerOptions, RemoveVolumeOptions, RestartContainerOptions,
+    StatsOptions, StopContainerOptions, WaitContainerOptions,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -29,7 +31,7 @@ pub(crate) use errors::{engine_error, is_not_found};
 use self::errors::{create_error, daemon_address, plain_error};
 use super::ContainerRuntime;
 use super::error::RuntimeError;
-use super::spec::{ContainerSpec, LABEL_MANAGED, LABEL_NODE, container_name, workspace_volume};
+use super::spec::{ContainerSpec, container_name, workspace_volume};
 use super::types::{
     ContainerId, ContainerState, ContainerStats, ContainerStatus, ExitStatus, ManagedContainer,
     PullProgress, RuntimeInfo, RuntimeKind,
@@ -80,9 +82,10 @@ impl DockerRuntime {
         })
     }
 
-    /// Labels what this runtime creates with `qubix.node=<owner>` and lists only those.
-    /// Use it whenever several nodes may share one daemon (a testnet on one machine): a
-    /// node reconciling after a restart must not adopt or remove another node's jobs.
+    /// Labels what this runtime creates with `qubix.node=<owner>`; `list_managed` then
+    /// lists only those (and a runtime without an owner only containers without one). Use
+    /// it whenever several nodes may share one daemon (a testnet on one machine): a node
+    /// reconciling after a restart must not adopt or remove another node's jobs.
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = Some(owner.into());
         self
@@ -215,57 +218,13 @@ impl DockerRuntime {
 
     async fn inspect_container(&self, native: &str) -> Result<ContainerState, RuntimeError> {
         match self.docker.inspect_container(native, None).await {
-            Ok(inspect) => Ok(state::container_state(&inspect)),
+            Ok(inspect) => {
+                let state = state::container_state(&inspect);
+                Ok(oom::confirm_oom(&self.docker, native, state).await)
+            }
             Err(e) if is_not_found(&e) => Ok(ContainerState::missing()),
             Err(e) => Err(engine_error("inspect", native, e)),
         }
-    }
-
-    async fn managed_containers(&self) -> Result<Vec<ManagedContainer>, RuntimeError> {
-        let options = ListContainersOptions {
-            all: true,
-            filters: Some([("label".to_owned(), self.label_filter())].into()),
-            ..Default::default()
-        };
-        let summaries = self
-            .docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| plain_error("list", e))?;
-        let mut found = Vec::with_capacity(summaries.len());
-        for native in summaries.into_iter().filter_map(|s| s.id) {
-            let inspect = match self.docker.inspect_container(&native, None).await {
-                Ok(inspect) => inspect,
-                Err(e) if is_not_found(&e) => continue, // removed since the listing
-                Err(e) => return Err(engine_error("inspect", &native, e)),
-            };
-            let Some(agreement_id) = state::agreement_of(&inspect) else {
-                warn!(container = %native, "managed container without a valid agreement label");
-                continue;
-            };
-            found.push(ManagedContainer {
-                image: inspect
-                    .config
-                    .as_ref()
-                    .and_then(|c| c.image.clone())
-                    .unwrap_or_default(),
-                state: state::container_state(&inspect),
-                id: ContainerId {
-                    agreement_id,
-                    native,
-                },
-            });
-        }
-        Ok(found)
-    }
-
-    /// Docker ANDs label filters: managed, and this owner's when there is one.
-    fn label_filter(&self) -> Vec<String> {
-        let mut labels = vec![format!("{LABEL_MANAGED}=true")];
-        if let Some(owner) = &self.owner {
-            labels.push(format!("{LABEL_NODE}={owner}"));
-        }
-        labels
     }
 
     async fn container_stats(&self, id: &ContainerId) -> Result<ContainerStats, RuntimeError> {
@@ -300,7 +259,8 @@ impl DockerRuntime {
                 });
             }
         };
-        // The wait answer has no OOM flag; inspect has (and the exact code).
+        // The wait answer has no OOM flag; inspect has it (confirmed against the event log)
+        // and the exact code.
         match self.inspect_container(&id.native).await?.status {
             ContainerStatus::Exited(exit) => Ok(exit),
             _ => Ok(ExitStatus {
