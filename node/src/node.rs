@@ -113,6 +113,7 @@ impl RunningNode {
             source,
         })?;
         let key = NodeKey::load_or_create(dir)?;
+        let node_id = key.node_id();
         let (provider, gpu_note) = provider_setup(&config)?;
         let shutdown = CancellationToken::new();
         let crash = CancellationToken::new();
@@ -129,9 +130,14 @@ impl RunningNode {
         info!(node = %key.node_id(), network = %config.network, provider = provider.is_some(), "node starting");
         let store = Store::open(dir)?;
         let runtime: Option<Arc<dyn crate::runtime::ContainerRuntime>> = match &provider {
-            Some(_) => {
-                Some(crate::runtime::connect(&config.network, !config.network.is_mainnet()).await?)
-            }
+            Some(_) => Some(
+                crate::runtime::connect_owned(
+                    &config.network,
+                    &node_id.to_string(),
+                    !config.network.is_mainnet(),
+                )
+                .await?,
+            ),
             None => None,
         };
         let runtime_for_api = runtime.clone();

@@ -330,15 +330,17 @@ async fn limits_security_and_ports_are_applied() {
         "{ports:?}"
     );
     let web = ports.iter().find(|p| p.container_port == 8080).unwrap();
-    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", web.host_port))
-        .await
-        .unwrap();
-    let mut got = String::new();
-    tokio::time::timeout(DEADLINE, conn.read_to_string(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, "hello\n");
+    // docker-proxy accepts at once, and hangs up until nc inside listens: ask until it answers.
+    until("port 8080 to answer through its host port", || async {
+        let Ok(mut conn) = tokio::net::TcpStream::connect(("127.0.0.1", web.host_port)).await
+        else {
+            return false;
+        };
+        let mut got = String::new();
+        let read = tokio::time::timeout(DEADLINE, conn.read_to_string(&mut got)).await;
+        matches!(read, Ok(Ok(_))) && got == "hello\n"
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -433,6 +433,11 @@ impl Service {
         let Some(record) = self.jobs.get_mut(&id) else {
             return;
         };
+        // A poll answered before an action's reply must not undo it: never leave a final
+        // state, never go back to an older one.
+        if (record.state.is_final() && !status.state.is_final()) || status.since < record.since {
+            return;
+        }
         let changed = record.state != status.state;
         if status.state == JobState::Running && record.started_at.is_none() {
             record.started_at = Some(UnixMillis::now());

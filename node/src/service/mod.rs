@@ -295,8 +295,8 @@ impl Service {
             } => {
                 let (offers, next) = self.book.page(request.after, request.limit);
                 let response = qubix_protocol::market::OfferSyncResponse { offers, next };
+                tracing::debug!(%peer, offers = response.offers.len(), "serving an offer-sync page");
                 let _ = self.net.respond_sync(channel, response).await;
-                let _ = peer;
             }
             NetworkEvent::Negotiate {
                 peer,

@@ -344,7 +344,8 @@ async fn negotiate(
         simulated: offer.simulated,
         gpu_uuids: Vec::new(),
         state: JobState::Negotiated,
-        since: now,
+        // The provider's clock: later statuses are compared with it.
+        since: terms.payload().accepted_at,
         created_at: now,
         started_at: None,
         exit_code: None,
