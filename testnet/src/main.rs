@@ -35,33 +35,51 @@ enum Command {
         /// Where to write the JSON result as well.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run only these benchmarks (comma-separated): propagation, join, ledger,
+        /// container, launch, http.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
 }
 
-async fn bench(json: bool, quick: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
+async fn bench(json: bool, quick: bool, out: Option<PathBuf>, only: Vec<String>) -> anyhow::Result<()> {
+    let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     use qubix_testnet::bench;
     let rtt = bench::loopback_rtt(2_000).await?;
     let mut figures = Vec::new();
     let sizes: &[usize] = if quick { &[10] } else { &[20, 50] };
-    for &n in sizes {
-        eprintln!("measuring offer propagation over {n} nodes…");
-        figures.extend(bench::offer_propagation(n, 20, rtt).await?);
+    if run("propagation") {
+        for &n in sizes {
+            eprintln!("measuring offer propagation over {n} nodes…");
+            figures.extend(bench::offer_propagation(n, 20, rtt).await?);
+        }
     }
-    let offers = if quick { 2_000 } else { 10_000 };
-    eprintln!("measuring join-to-full-book with {offers} offers…");
-    figures.push(bench::join_to_full_book(offers, rtt).await?);
-    eprintln!("measuring durable ledger operations and signatures…");
-    figures.extend(bench::ledger(quick)?);
+    if run("join") {
+        let offers = if quick { 2_000 } else { 10_000 };
+        eprintln!("measuring join-to-full-book with {offers} offers…");
+        figures.push(bench::join_to_full_book(offers, rtt).await?);
+    }
+    if run("ledger") {
+        eprintln!("measuring durable ledger operations and signatures…");
+        figures.extend(bench::ledger(quick)?);
+    }
     let image = std::env::var("QUBIX_TEST_IMAGE").unwrap_or_else(|_| "qubix/test:latest".into());
-    eprintln!("measuring container start through the runtime beside docker run…");
-    let start = bench::container_start(&image, if quick { 3 } else { 7 }).await?;
-    let docker_run_ms = start.baseline;
-    figures.push(start);
-    eprintln!("measuring launch → running through a testnet…");
-    figures.push(bench::launch_to_running(&image, docker_run_ms).await?);
-    let market = if quick { 10_000 } else { 100_000 };
-    eprintln!("measuring marketplace queries over HTTP with {market} offers…");
-    figures.extend(bench::http_query(market).await?);
+    let mut docker_run_ms = f64::NAN;
+    if run("container") || run("launch") {
+        eprintln!("measuring container start through the runtime beside docker run…");
+        let start = bench::container_start(&image, if quick { 3 } else { 7 }).await?;
+        docker_run_ms = start.baseline;
+        figures.push(start);
+    }
+    if run("launch") {
+        eprintln!("measuring launch → running through a testnet…");
+        figures.push(bench::launch_to_running(&image, docker_run_ms).await?);
+    }
+    if run("http") {
+        let market = if quick { 10_000 } else { 100_000 };
+        eprintln!("measuring marketplace queries over HTTP with {market} offers…");
+        figures.extend(bench::http_query(market).await?);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
@@ -84,7 +102,7 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Up(args) => up::run(args).await,
-        Command::Bench { json, quick, out } => bench(json, quick, out).await,
+        Command::Bench { json, quick, out, only } => bench(json, quick, out, only).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

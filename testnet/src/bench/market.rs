@@ -197,7 +197,7 @@ pub(crate) async fn start_seeder(
         name: "seeder".into(),
         message,
     };
-    let network = Network::new("bench-join").map_err(|e| fail(e.to_string()))?;
+    let network = Network::new(network).map_err(|e| fail(e.to_string()))?;
     let mut settings = NetworkSettings::new(network);
     settings.mdns = false;
     let key = NodeKey::from_secret([42; 32]);
@@ -230,7 +230,7 @@ pub(crate) async fn start_seeder(
 
 /// Time from a node's start to holding every one of `count` offers held by its first peer.
 pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, TestnetError> {
-    let (seeder, shutdown) = start_seeder(synthetic_offers(count)).await?;
+    let (seeder, shutdown) = start_seeder("bench-join", synthetic_offers(count)).await?;
     let mut net = Testnet::new("bench-join")?;
     net.set_bootstrap(vec![seeder]);
     let started = Instant::now();

@@ -114,7 +114,7 @@ pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure
 /// per second over HTTP, beside the same query evaluated in-process.
 pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
     let book = super::market::synthetic_offers(count);
-    let (seeder, shutdown) = super::market::start_seeder(book.clone()).await?;
+    let (seeder, shutdown) = super::market::start_seeder("bench-http", book.clone()).await?;
     let mut net = Testnet::new("bench-http")?;
     net.set_bootstrap(vec![seeder]);
     let mut spec = NodeSpec::consumer("consumer");
