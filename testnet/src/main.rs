@@ -42,7 +42,12 @@ enum Command {
     },
 }
 
-async fn bench(json: bool, quick: bool, out: Option<PathBuf>, only: Vec<String>) -> anyhow::Result<()> {
+async fn bench(
+    json: bool,
+    quick: bool,
+    out: Option<PathBuf>,
+    only: Vec<String>,
+) -> anyhow::Result<()> {
     let run = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     use qubix_testnet::bench;
     let rtt = bench::loopback_rtt(2_000).await?;
@@ -102,7 +107,12 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Up(args) => up::run(args).await,
-        Command::Bench { json, quick, out, only } => bench(json, quick, out, only).await,
+        Command::Bench {
+            json,
+            quick,
+            out,
+            only,
+        } => bench(json, quick, out, only).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -165,8 +165,13 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }
-    let mut net = Testnet::with_devnet("restart-test", Duration::from_millis(200)).await.unwrap();
-    let provider = net.add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE")).await.unwrap();
+    let mut net = Testnet::with_devnet("restart-test", Duration::from_millis(200))
+        .await
+        .unwrap();
+    let provider = net
+        .add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE"))
+        .await
+        .unwrap();
     let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
     let c = net.nodes[consumer].handle().clone();
     wait_until(WAIT, "the offer to reach the consumer", || {
@@ -179,7 +184,11 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
         offer_id: None,
         query: None,
         image: "qubix/test:latest".into(),
-        command: vec!["sh".into(), "-c".into(), "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done".into()],
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done".into(),
+        ],
         env: Default::default(),
         ports: vec![],
         gpus: 1,
@@ -194,7 +203,9 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
         let c = c.clone();
         async move { (c.instance(id).await.ok()?.state == JobState::Running).then_some(()) }
     };
-    wait_until(WAIT, "the instance to run", running).await.unwrap();
+    wait_until(WAIT, "the instance to run", running)
+        .await
+        .unwrap();
     net.restart(provider).await.unwrap();
     // The restarted provider adopts the container by its label: the job keeps running and
     // its log keeps growing on the consumer.
@@ -208,7 +219,14 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
     assert_eq!(c.instance(id).await.unwrap().state, JobState::Running);
     let jobs = net.nodes[provider].handle().provider_jobs().await.unwrap();
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].state, JobState::Running, "the provider's job survived its restart");
-    assert_eq!(c.act(id, JobAction::Terminate).await.unwrap().state, JobState::Terminated);
+    assert_eq!(
+        jobs[0].state,
+        JobState::Running,
+        "the provider's job survived its restart"
+    );
+    assert_eq!(
+        c.act(id, JobAction::Terminate).await.unwrap().state,
+        JobState::Terminated
+    );
     net.shutdown().await;
 }

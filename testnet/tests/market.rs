@@ -227,24 +227,31 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     for i in 0..3 {
         let handle = net.nodes[i].handle().clone();
         let mut round = 0u32;
-        wait_until(WAIT, &format!("node {i} to score the rogue below zero"), || {
-            let handle = handle.clone();
-            let rogue_net = rogue.net.clone();
-            round += 1;
-            let mut forged = forged_again.clone();
-            let n = forged.len();
-            forged[n - 1 - (round as usize % 60)] ^= 0x5a;
-            async move {
-                let _ = rogue_net.publish(forged).await;
-                let peers = handle.net().peers().await.ok()?;
-                let score = peers.iter().find(|p| p.peer == rogue_peer).and_then(|p| p.score);
-                match score {
-                    Some(s) if s < 0.0 => Some(()),
-                    None if !peers.iter().any(|p| p.peer == rogue_peer) => Some(()), // pruned and disconnected
-                    _ => None,
+        wait_until(
+            WAIT,
+            &format!("node {i} to score the rogue below zero"),
+            || {
+                let handle = handle.clone();
+                let rogue_net = rogue.net.clone();
+                round += 1;
+                let mut forged = forged_again.clone();
+                let n = forged.len();
+                forged[n - 1 - (round as usize % 60)] ^= 0x5a;
+                async move {
+                    let _ = rogue_net.publish(forged).await;
+                    let peers = handle.net().peers().await.ok()?;
+                    let score = peers
+                        .iter()
+                        .find(|p| p.peer == rogue_peer)
+                        .and_then(|p| p.score);
+                    match score {
+                        Some(s) if s < 0.0 => Some(()),
+                        None if !peers.iter().any(|p| p.peer == rogue_peer) => Some(()), // pruned and disconnected
+                        _ => None,
+                    }
                 }
-            }
-        })
+            },
+        )
         .await
         .unwrap();
     }

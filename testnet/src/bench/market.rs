@@ -190,6 +190,7 @@ async fn serve_sync(
 /// Starts a bare peer that serves `book` over offer sync; returns its address and a token
 /// that stops it.
 pub(crate) async fn start_seeder(
+    network_name: &str,
     book: BTreeMap<(NodeId, OfferId), Envelope>,
 ) -> Result<(String, CancellationToken), TestnetError> {
     let shutdown = CancellationToken::new();
@@ -197,7 +198,7 @@ pub(crate) async fn start_seeder(
         name: "seeder".into(),
         message,
     };
-    let network = Network::new(network).map_err(|e| fail(e.to_string()))?;
+    let network = Network::new(network_name).map_err(|e| fail(e.to_string()))?;
     let mut settings = NetworkSettings::new(network);
     settings.mdns = false;
     let key = NodeKey::from_secret([42; 32]);
