@@ -230,3 +230,109 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
     );
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_can_neither_control_nor_read_someone_elses_job() {
+    use qubix_protocol::control::{JobControl, JobErrorCode, JobMessage, JobReply};
+    use qubix_protocol::{Nonce, Signed, UnixMillis};
+    qubix_testnet::init_test_logging();
+    if !docker_available() {
+        eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
+        return;
+    }
+    let mut net = Testnet::with_devnet("stranger-test", Duration::from_millis(200))
+        .await
+        .unwrap();
+    let provider = net
+        .add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE"))
+        .await
+        .unwrap();
+    let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
+    let c = net.nodes[consumer].handle().clone();
+    wait_until(WAIT, "the offer to reach the consumer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let launch = LaunchRequest {
+        offer_id: None,
+        query: None,
+        image: "qubix/test:latest".into(),
+        command: vec![
+            "sh".into(),
+            "-c".into(),
+            "echo secret-output; while true; do sleep 1; done".into(),
+        ],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 3600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(128),
+        disk_gib: Some(1),
+    };
+    let id = c.launch(launch).await.unwrap().id;
+    wait_until(WAIT, "the instance to run", || {
+        let c = c.clone();
+        async move { (c.instance(id).await.ok()?.state == JobState::Running).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let stranger = net.add_rogue(77).await.unwrap();
+    let provider_peer = net.nodes[provider].handle().node_id().to_peer_id();
+    wait_until(WAIT, "the stranger to connect", || {
+        let s = stranger.net.clone();
+        async move {
+            s.peers()
+                .await
+                .ok()?
+                .iter()
+                .any(|p| p.peer == provider_peer)
+                .then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    // A control request signed by the stranger for the consumer's job.
+    let control = JobControl {
+        agreement_id: id,
+        consumer: stranger.key.node_id(),
+        action: JobAction::Terminate,
+        nonce: Nonce::random(),
+        issued_at: UnixMillis::now(),
+    };
+    let signed = Signed::sign(control, stranger.key.signing_key()).unwrap();
+    let reply = stranger
+        .net
+        .job(
+            provider_peer,
+            JobMessage::Control(signed.envelope().clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply, JobReply::Error(JobErrorCode::NotYourJob));
+    // Reading its logs is refused too.
+    let reply = stranger
+        .net
+        .job(
+            provider_peer,
+            JobMessage::Logs {
+                agreement_id: id,
+                after: 0,
+                max: 100,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply, JobReply::Error(JobErrorCode::NotYourJob));
+    // The job is untouched.
+    assert_eq!(c.instance(id).await.unwrap().state, JobState::Running);
+    assert_eq!(
+        c.act(id, JobAction::Terminate).await.unwrap().state,
+        JobState::Terminated
+    );
+    drop(stranger);
+    net.shutdown().await;
+}
