@@ -230,6 +230,18 @@ pub enum JobErrorCode {
     Failed,
 }
 
+impl std::fmt::Display for JobErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::UnknownJob => "the provider has no such job",
+            Self::NotYourJob => "the job belongs to another consumer",
+            Self::WrongState => "the action is not possible in the job's state",
+            Self::Refused => "the request was refused (bad signature, replay or stale)",
+            Self::Failed => "the provider could not complete the action",
+        })
+    }
+}
+
 /// Responses on `/qubix/<network>/job/1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum JobReply {

@@ -210,7 +210,7 @@ impl Job {
         self.accrue(now);
         if self.state.is_final() {
             return match input {
-                Input::Control(JobAction::Status | JobAction::Heartbeat)
+                Input::Control(JobAction::Status | JobAction::Heartbeat | JobAction::Terminate)
                 | Input::Tick
                 | Input::Paid(_) => Ok(vec![]),
                 _ => Err(JobErrorCode::WrongState),

@@ -106,6 +106,13 @@ fn early_termination_refunds_the_unused_part() {
         j.step(Input::Control(JobAction::Start), at(201)),
         Err(JobErrorCode::WrongState)
     );
+    assert_eq!(
+        j.step(Input::Control(JobAction::Terminate), at(202))
+            .unwrap(),
+        vec![],
+        "a second terminate is answered, idempotently, with nothing more to do"
+    );
+    assert_eq!(j.state, JobState::Terminated);
 }
 
 #[test]

@@ -398,7 +398,8 @@ impl Service {
                 let _ = reply.send(Ok(self.gpus_view()));
             }
             Command::ProviderJobs(reply) => {
-                let _ = reply.send(Ok(self.provider_job_list()));
+                let result = self.provider_mut().map(|_| ());
+                let _ = reply.send(result.map(|()| self.provider_job_list()));
             }
             Command::Pricing(reply) => {
                 let _ = reply.send(self.provider_mut().map(|p| p.pricing()));

@@ -12,8 +12,8 @@ use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement};
 use qubix_protocol::api::{Connection, ErrorCode, Event, Instance, LogLine, LogStream, Progress};
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
-    EndReason, JobAction, JobControl, JobMessage, JobReply, JobState, JobStatus, LOG_PAGE_MAX,
-    METRICS_PAGE_MAX,
+    EndReason, JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobState, JobStatus,
+    LOG_PAGE_MAX, METRICS_PAGE_MAX,
 };
 use qubix_protocol::job::PortPurpose;
 use qubix_protocol::{AgreementId, NodeId, Nonce, Qu, Signed, UnixMillis};
@@ -109,8 +109,13 @@ pub(crate) async fn control(
     })? {
         JobReply::Status(status) => Ok(status),
         JobReply::Error(code) => Err(ServiceError::Api(
-            ErrorCode::WrongState,
-            format!("the provider refused: {code:?}"),
+            match code {
+                JobErrorCode::UnknownJob => ErrorCode::NotFound,
+                JobErrorCode::NotYourJob | JobErrorCode::Refused => ErrorCode::Forbidden,
+                JobErrorCode::WrongState => ErrorCode::WrongState,
+                JobErrorCode::Failed => ErrorCode::Unavailable,
+            },
+            format!("the provider refused: {code}"),
             None,
         )),
         _ => Err(ServiceError::Internal("unexpected job reply".into())),
@@ -523,15 +528,29 @@ impl Service {
             )));
             return;
         };
-        if record.state.is_final() && action != JobAction::Terminate {
-            let _ = reply.send(Err(ServiceError::Api(
-                ErrorCode::WrongState,
-                format!("instance {id} is {}", record.state.as_str()),
-                None,
-            )));
+        if record.state.is_final() {
+            // Terminating an instance that has already ended is a no-op that answers the
+            // instance; anything else is a conflict the caller must hear about.
+            let _ = reply.send(if action == JobAction::Terminate {
+                self.instance_view(id)
+            } else {
+                Err(ServiceError::Api(
+                    ErrorCode::WrongState,
+                    format!("instance {id} is {}", record.state.as_str()),
+                    None,
+                ))
+            });
             return;
         }
-        let Ok(terms) = record.terms() else { return };
+        let terms = match record.terms() {
+            Ok(terms) => terms,
+            Err(e) => {
+                let _ = reply.send(Err(ServiceError::Internal(format!(
+                    "instance {id} has unreadable terms: {e}"
+                ))));
+                return;
+            }
+        };
         let (net, key, internal) = (self.net.clone(), self.key.clone(), self.internal_tx.clone());
         let provider = terms.payload().provider.to_peer_id();
         tokio::spawn(async move {
