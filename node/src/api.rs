@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use qubix_gateway::{ApiResult, LogFeed, MetricsFeed, NodeApi};
 use qubix_ledger::qubic::Identity;
-use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement, TransferState};
+use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement};
+use qubix_ledger::{Ledger, LedgerError};
 use qubix_protocol::api::{
     ApiError, Billing, CheckKind, ConstraintReport, Earnings, ErrorCode, Event, Explanation,
-    GpusView, Health, Instance, InstanceAction, InstanceBilling, LaunchRequest, LedgerEntry,
-    NearMiss, NodeInfo, OfferView, OffersPage, PeerInfo, Posting, ProviderCheck, ProviderJob,
-    ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
+    GpusView, Health, Instance, InstanceAction, LaunchRequest, LedgerEntry, NearMiss, NodeInfo,
+    OfferView, OffersPage, PeerInfo, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus,
+    Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{JobAction, JobState};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
@@ -26,6 +27,7 @@ use crate::service::NodeHandle;
 pub struct NodeApiImpl {
     handle: NodeHandle,
     settlement: QubicSettlement,
+    ledger: Ledger,
     runtime: Option<Arc<dyn ContainerRuntime>>,
     rpc_url: String,
 }
@@ -39,16 +41,18 @@ impl std::fmt::Debug for NodeApiImpl {
 }
 
 impl NodeApiImpl {
-    /// The API of `handle`, paying through `settlement`.
+    /// The API of `handle`, paying through `settlement` and keeping the books in `ledger`.
     pub fn new(
         handle: NodeHandle,
         settlement: QubicSettlement,
+        ledger: Ledger,
         runtime: Option<Arc<dyn ContainerRuntime>>,
         rpc_url: String,
     ) -> Self {
         Self {
             handle,
             settlement,
+            ledger,
             runtime,
             rpc_url,
         }
@@ -64,16 +68,6 @@ impl NodeApiImpl {
                     format!("the Qubic RPC at {} did not answer: {e}", self.rpc_url),
                 )
             })
-    }
-
-    /// QU committed to live rentals and not yet paid out: it may not be withdrawn.
-    async fn committed(&self) -> ApiResult<Qu> {
-        let instances = self.handle.instances().await?;
-        Ok(instances
-            .iter()
-            .filter(|i| !i.state.is_final())
-            .map(|i| i.budget.saturating_sub(i.paid))
-            .fold(Qu::ZERO, |a, b| a.checked_add(b).unwrap_or(a)))
     }
 }
 
@@ -112,23 +106,8 @@ fn explanation(
     }
 }
 
-fn sum(values: impl Iterator<Item = Qu>) -> Qu {
-    values.fold(Qu::ZERO, |a, b| a.checked_add(b).unwrap_or(a))
-}
-
-fn day_of(at: UnixMillis) -> String {
-    let days = at.0 / 86_400_000;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+fn ledger_error(e: LedgerError) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("escrow ledger: {e}"))
 }
 
 impl NodeApi for NodeApiImpl {
@@ -218,85 +197,15 @@ impl NodeApi for NodeApiImpl {
     }
 
     async fn billing(&self) -> ApiResult<Billing> {
-        let instances = self.handle.instances().await?;
-        let live = |i: &&Instance| !i.state.is_final();
-        let escrow = sum(instances
-            .iter()
-            .filter(live)
-            .map(|i| i.budget.saturating_sub(i.paid)));
-        let prepaid = sum(instances
-            .iter()
-            .filter(live)
-            .map(|i| i.paid.saturating_sub(i.spent)));
-        let spent = sum(instances.iter().map(|i| i.spent));
-        let available = self
-            .balance()
-            .await
-            .map(|b| b.saturating_sub(escrow))
-            .unwrap_or(Qu::ZERO);
-        Ok(Billing {
-            deposit_identity: Some(self.settlement.identity().to_string()),
-            available,
-            escrow,
-            prepaid,
-            spent,
-            instances: instances
-                .iter()
-                .map(|i| InstanceBilling {
-                    id: i.id,
-                    budget: i.budget,
-                    escrow: if i.state.is_final() {
-                        Qu::ZERO
-                    } else {
-                        i.budget.saturating_sub(i.paid)
-                    },
-                    paid: i.paid,
-                    spent: i.spent,
-                    refunded: if i.state.is_final() {
-                        i.paid.saturating_sub(i.spent)
-                    } else {
-                        Qu::ZERO
-                    },
-                })
-                .collect(),
-        })
+        self.ledger
+            .billing(Some(self.settlement.identity().to_string()))
+            .map_err(ledger_error)
     }
 
     async fn ledger_entries(&self, limit: u32, offset: u32) -> ApiResult<Vec<LedgerEntry>> {
-        let transfers = self
-            .settlement
-            .transfers()
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
-        let entries = transfers
-            .into_iter()
-            .filter(|t| matches!(t.state, TransferState::Final { .. }))
-            .map(|t| {
-                let id = t.id.to_string();
-                let kind = id.split('/').next().unwrap_or("transfer").to_owned();
-                let agreement_id = id.split('/').nth(1).and_then(|a| a.parse().ok());
-                let amount = i64::try_from(t.amount.0).unwrap_or(i64::MAX);
-                LedgerEntry {
-                    id,
-                    at: UnixMillis::now(),
-                    kind,
-                    agreement_id,
-                    postings: vec![
-                        Posting {
-                            account: "available".into(),
-                            delta: -amount,
-                        },
-                        Posting {
-                            account: format!("chain/{}", t.to),
-                            delta: amount,
-                        },
-                    ],
-                }
-            })
-            .skip(offset as usize)
-            .take(limit as usize)
-            .collect();
-        Ok(entries)
+        self.ledger
+            .entries(limit as usize, offset as usize)
+            .map_err(ledger_error)
     }
 
     async fn wallet(&self) -> ApiResult<Wallet> {
@@ -329,34 +238,68 @@ impl NodeApi for NodeApiImpl {
                     .with_field("amount"),
             );
         }
-        let available = self
-            .balance()
-            .await?
-            .saturating_sub(self.committed().await?);
-        if request.amount > available {
-            return Err(ApiError::new(
+        let id = format!(
+            "{}-{}",
+            UnixMillis::now().0,
+            qubix_protocol::Nonce::random()
+        );
+        let record = |ledger: Ledger, id: String, to: Identity, amount: Qu| async move {
+            tokio::task::spawn_blocking(move || {
+                ledger.withdraw(&id, &to, amount, UnixMillis::now())
+            })
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+        };
+        let mut booked =
+            record(self.ledger.clone(), id.clone(), to.clone(), request.amount).await?;
+        if matches!(booked, Err(LedgerError::InsufficientFunds { .. })) {
+            // QU may have arrived that the ledger has not seen yet.
+            crate::service::adopt_deposits(&self.ledger, &self.settlement)
+                .await
+                .map_err(ApiError::from)?;
+            booked = record(self.ledger.clone(), id.clone(), to.clone(), request.amount).await?;
+        }
+        booked.map_err(|e| match e {
+            LedgerError::InsufficientFunds { balance, .. } => ApiError::new(
                 ErrorCode::InsufficientFunds,
                 format!(
-                    "only {available} are available (the rest is committed to running rentals)"
+                    "only {balance} QU are free to withdraw (the rest is locked in escrow or \
+                     prepaid to running rentals)"
                 ),
             )
-            .with_field("amount"));
-        }
-        let purpose = PaymentPurpose::Withdrawal {
-            id: format!(
-                "{}-{}",
-                UnixMillis::now().0,
-                qubix_protocol::Nonce::random()
-            ),
+            .with_field("amount"),
+            e => ledger_error(e),
+        })?;
+        let purpose = PaymentPurpose::Withdrawal { id: id.clone() };
+        let transfer = match self.settlement.pay(&to, request.amount, purpose).await {
+            Ok(transfer) => transfer,
+            Err(e) => {
+                let _ = self
+                    .ledger
+                    .withdrawal_failed(&id, &e.to_string(), UnixMillis::now());
+                return Err(ApiError::new(ErrorCode::Unavailable, e.to_string()));
+            }
         };
-        let id = self
-            .settlement
-            .pay(&to, request.amount, purpose)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+        let (settlement, ledger, transfer_id) = (
+            self.settlement.clone(),
+            self.ledger.clone(),
+            transfer.clone(),
+        );
+        tokio::spawn(async move {
+            let result = settlement
+                .wait_final(&transfer_id, std::time::Duration::from_secs(600))
+                .await;
+            let booked = match &result {
+                Ok(done) => ledger.withdrawal_final(&id, done, UnixMillis::now()),
+                Err(e) => ledger.withdrawal_failed(&id, &e.to_string(), UnixMillis::now()),
+            };
+            if let Err(e) = booked {
+                tracing::warn!(withdrawal = %id, error = %e, "ledger refused the withdrawal's outcome");
+            }
+        });
         let status = self
             .settlement
-            .transfer_status(&id)
+            .transfer_status(&transfer)
             .await
             .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
         Ok(status.to_api())
@@ -375,18 +318,9 @@ impl NodeApi for NodeApiImpl {
     }
 
     async fn earnings(&self) -> ApiResult<Earnings> {
-        let jobs = self.handle.provider_jobs().await?;
-        let mut by_day: BTreeMap<String, Qu> = BTreeMap::new();
-        for j in &jobs {
-            let day = by_day.entry(day_of(j.created_at)).or_default();
-            *day = day.checked_add(j.earned).unwrap_or(*day);
-        }
-        Ok(Earnings {
-            earned: sum(jobs.iter().map(|j| j.earned)),
-            prepaid_held: Qu::ZERO,
-            refunds_due: Qu::ZERO,
-            by_day: by_day.into_iter().collect(),
-        })
+        // `not_enabled` on a node that is not a provider.
+        self.handle.provider_jobs().await?;
+        self.ledger.earnings().map_err(ledger_error)
     }
 
     async fn provider_status(&self) -> ApiResult<ProviderStatus> {
@@ -491,17 +425,5 @@ impl NodeApi for NodeApiImpl {
             out.push_str(&format!("# HELP qubix_provider_jobs Jobs run for others.\n# TYPE qubix_provider_jobs gauge\nqubix_provider_jobs {}\n", jobs.len()));
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_civil_dates() {
-        assert_eq!(day_of(UnixMillis(0)), "1970-01-01");
-        assert_eq!(day_of(UnixMillis(1_767_225_600_000)), "2026-01-01");
-        assert_eq!(day_of(UnixMillis(1_709_164_800_000)), "2024-02-29");
     }
 }

@@ -49,6 +49,9 @@ pub enum StartError {
     /// The Qubic settlement.
     #[error(transparent)]
     Settlement(#[from] qubix_ledger::settle::SettlementError),
+    /// The escrow ledger.
+    #[error(transparent)]
+    Ledger(#[from] qubix_ledger::LedgerError),
     /// The API and console.
     #[error(transparent)]
     Gateway(#[from] qubix_gateway::GatewayError),
@@ -83,6 +86,8 @@ pub struct RunningNode {
     pub gpu_note: Option<String>,
     /// Where the API and console are served, when they are.
     pub gateway: Option<GatewayInfo>,
+    /// The escrow ledger (read it; the node writes it).
+    pub ledger: qubix_ledger::Ledger,
     shutdown: CancellationToken,
     crash: CancellationToken,
     service: tokio::task::JoinHandle<()>,
@@ -154,7 +159,12 @@ impl RunningNode {
             wallet,
             store.db(),
         )?;
+        let ledger = qubix_ledger::book::Ledger::open(
+            store.db(),
+            qubix_ledger::book::LedgerConfig::default(),
+        )?;
         let setup = ServiceSetup {
+            ledger: ledger.clone(),
             key,
             network: config.network.clone(),
             store,
@@ -167,11 +177,13 @@ impl RunningNode {
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;
         let settlement_handle = settlement.clone();
+        let ledger_handle = ledger.clone();
         let gateway = match config.config.gateway {
             Some(addr) => {
                 let api = crate::api::NodeApiImpl::new(
                     handle.clone(),
                     settlement,
+                    ledger.clone(),
                     runtime_for_api,
                     config.config.qubic_rpc.clone(),
                 );
@@ -181,6 +193,7 @@ impl RunningNode {
         };
         Ok(Self {
             handle,
+            ledger: ledger_handle,
             gateway,
             settlement: settlement_handle,
             gpu_note,

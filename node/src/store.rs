@@ -76,6 +76,10 @@ pub struct JobRecord {
     /// evidence both sides keep.
     #[serde(default)]
     pub evidence: Option<(qubix_protocol::Envelope, qubix_protocol::Envelope)>,
+    /// The final Qubic transaction of the refund of the unused paid time: paid (provider
+    /// side) or verified as received (consumer side).
+    #[serde(default)]
+    pub refund_tx: Option<String>,
 }
 
 impl JobRecord {

@@ -163,6 +163,9 @@ pub struct JobStatus {
     pub ports: Vec<PublishedPort>,
     /// When the state last changed.
     pub since: UnixMillis,
+    /// The provider's refund of the unused part of the paid window, once its transfer is
+    /// final (a Qubic transaction id the consumer verifies on chain before recording it).
+    pub refund_tx: Option<String>,
 }
 
 /// Requests on `/qubix/<network>/job/1`.

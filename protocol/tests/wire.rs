@@ -111,6 +111,7 @@ fn golden_bytes_of_every_wire_type() {
         reason: None,
         ports: vec![],
         since: NOW,
+        refund_tx: None,
     };
     golden(
         "job_reply",

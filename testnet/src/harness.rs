@@ -119,6 +119,14 @@ impl TestNode {
         }
     }
 
+    /// The node's escrow ledger; panics if the node is stopped (a test bug).
+    pub fn ledger(&self) -> &qubix_ledger::Ledger {
+        match &self.running {
+            Some(r) => &r.ledger,
+            None => panic!("node {} is stopped", self.spec.name),
+        }
+    }
+
     /// The served API and console, when the node has a gateway.
     pub fn gateway(&self) -> Option<&qubix_node::node::GatewayInfo> {
         self.running.as_ref().and_then(|r| r.gateway.as_ref())

@@ -408,19 +408,26 @@ async fn billing(c: &Console, id: AgreementId, funds: u64) -> anyhow::Result<()>
     settled_billing(c, id, funds).await?;
     c.dismiss_toasts().await?;
     c.shot("15-billing").await?;
-    let payment = format!("#ledger-table a[href=\"#/instances/{id}\"]");
-    c.wait(&payment, "the window payment among the transactions")
-        .await?;
+    let rows = format!("#ledger-table a[href=\"#/instances/{id}\"]");
+    c.wait(&rows, "the instance's transactions").await?;
     let text = c
         .js(&format!(
-            "return document.querySelector({}).closest('tr').textContent;",
-            json!(payment)
+            "return [...document.querySelectorAll({})].map((a) => a.closest('tr').textContent).join('\\n');",
+            json!(rows)
         ))
         .await?;
+    let text = text.as_str().unwrap_or_default().to_owned();
     ensure!(
-        text.to_string().contains("window") && text.to_string().contains("600 QU"),
-        "the payment row is not the 600 QU window: {text}"
+        text.lines()
+            .any(|row| row.contains("pay window") && row.contains("600 QU")),
+        "no 600 QU window payment among the instance's transactions:\n{text}"
     );
+    for kind in ["lock escrow", "receipt", "end agreement", "refund received"] {
+        ensure!(
+            text.contains(kind),
+            "no {kind} among the instance's transactions:\n{text}"
+        );
+    }
     c.browser
         .scroll_to("#ledger-table", "the transactions table")
         .await?;

@@ -155,7 +155,66 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
         c.act(id, JobAction::Start).await.is_err(),
         "a terminated instance cannot start"
     );
+    books_agree(&net, consumer, 0, id, refunded).await;
     net.shutdown().await;
+}
+
+/// Both nodes' escrow ledgers tell the same story of a finished rental, each matches its
+/// wallet's balance on chain, and both audit clean.
+async fn books_agree(
+    net: &Testnet,
+    consumer: usize,
+    provider: usize,
+    id: qubix_protocol::AgreementId,
+    refunded: u64,
+) {
+    let c = net.nodes[consumer].ledger().clone();
+    let p = net.nodes[provider].ledger().clone();
+    wait_until(
+        WAIT,
+        "the consumer's ledger to record the verified refund",
+        || {
+            let c = c.clone();
+            async move { (c.instance_billing(&id).ok()??.refunded.0 == refunded).then_some(()) }
+        },
+    )
+    .await
+    .unwrap();
+    let mine = c.instance_billing(&id).unwrap().unwrap();
+    let theirs = p.agreement(&id).unwrap().unwrap();
+    assert_eq!(
+        mine.paid, theirs.paid,
+        "what the consumer paid, the provider received"
+    );
+    assert_eq!(
+        mine.refunded, theirs.refunded,
+        "what the provider refunded arrived"
+    );
+    assert_eq!(mine.escrow.0, 0, "the unspent escrow returned to available");
+    assert!(mine.spent.0 > 0);
+    assert_eq!(
+        mine.spent,
+        p.earnings().unwrap().earned,
+        "the consumer's spend is the provider's earnings (same receipts)"
+    );
+    assert_eq!(
+        mine.paid.0 - mine.spent.0,
+        mine.refunded.0,
+        "every paid QU is either spent or refunded"
+    );
+    assert_eq!(p.earnings().unwrap().refunds_due.0, 0, "nothing left owed");
+    let devnet = net.devnet().unwrap();
+    for (index, name, ledger) in [(consumer, "consumer", &c), (provider, "provider", &p)] {
+        let audit = ledger.audit().unwrap();
+        assert!(audit.is_clean(), "{name}'s ledger: {:?}", audit.problems);
+        let identity = qubix_testnet::harness::wallet_for("jobs-test", index, name).identity();
+        let chain = qubix_protocol::Qu(devnet.balance(&identity));
+        assert_eq!(
+            ledger.reconcile(chain).unwrap().difference,
+            0,
+            "{name}'s ledger matches its wallet on chain"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

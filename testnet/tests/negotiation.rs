@@ -28,13 +28,22 @@ fn launch(gpus: u32, query: &str) -> LaunchRequest {
 }
 
 async fn market(gpus: &str) -> Testnet {
-    let mut net = Testnet::new("negotiation-test").unwrap();
+    let mut net = Testnet::with_devnet("negotiation-test", Duration::from_millis(200))
+        .await
+        .unwrap();
     net.add(NodeSpec::provider("provider", gpus, 1_200, "DE"))
         .await
         .unwrap();
     net.add(NodeSpec::consumer("alice")).await.unwrap();
     net.add(NodeSpec::consumer("bob")).await.unwrap();
-    for i in 1..3 {
+    // Carol's wallet holds less than an hour of one GPU.
+    net.add(NodeSpec {
+        funds: 1_000,
+        ..NodeSpec::consumer("carol")
+    })
+    .await
+    .unwrap();
+    for i in 1..4 {
         let h = net.nodes[i].handle().clone();
         wait_until(
             Duration::from_secs(20),
@@ -115,6 +124,19 @@ async fn refusals_are_coded_and_explained() {
     assert!(message.contains("num_gpus>=4"), "{message}");
     let (c, _) = code(alice.launch(launch(1, "price<=")).await.unwrap_err());
     assert_eq!(c, ErrorCode::InvalidQuery);
+    // A wallet that cannot cover the budget: refused before any provider is asked, with
+    // where to deposit, and nothing locked.
+    let carol = &net.nodes[3];
+    let (c, message) = code(carol.handle().launch(launch(1, "")).await.unwrap_err());
+    assert_eq!(c, ErrorCode::InsufficientFunds, "{message}");
+    assert!(
+        message.contains("1,200 QU needed but only 1,000 QU available"),
+        "{message}"
+    );
+    assert!(message.contains("deposit QU to"), "{message}");
+    let billing = carol.ledger().billing(None).unwrap();
+    assert_eq!((billing.available, billing.escrow), (Qu(1_000), Qu::ZERO));
+    assert!(carol.handle().instances().await.unwrap().is_empty());
     net.shutdown().await;
 }
 
@@ -146,6 +168,20 @@ async fn two_consumers_race_for_the_last_gpu_and_exactly_one_wins() {
     assert!(
         matches!(c, ErrorCode::ProviderRefused | ErrorCode::NotFound),
         "{c:?}: {message}"
+    );
+    // The winner's budget is in escrow; the loser's is not (released if it was locked).
+    let escrows: Vec<Qu> = [1, 2]
+        .iter()
+        .map(|i| net.nodes[*i].ledger().billing(None).unwrap().escrow)
+        .collect();
+    assert_eq!(
+        {
+            let mut e = escrows.clone();
+            e.sort();
+            e
+        },
+        vec![Qu::ZERO, Qu(1_200)],
+        "{escrows:?}"
     );
     net.shutdown().await;
 }

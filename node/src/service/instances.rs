@@ -188,7 +188,8 @@ impl Driver {
                     .internal
                     .send(Internal::ConsumerPaid {
                         id: self.id,
-                        amount: done.amount,
+                        window,
+                        transfer: done.clone(),
                     })
                     .await;
                 let paid = JobMessage::Paid {
@@ -366,6 +367,11 @@ impl Driver {
                         })
                         .await;
                     if done {
+                        // The final receipt is in (or was refused): close the books.
+                        let _ = self
+                            .internal
+                            .send(Internal::InstanceEnded { id: self.id })
+                            .await;
                         return;
                     }
                 }
@@ -479,6 +485,7 @@ impl Service {
             id,
             state: JobState::Failed,
         });
+        self.close_instance(id);
     }
 
     pub(super) fn on_usage(
@@ -491,18 +498,28 @@ impl Service {
             return;
         };
         record.spent = spent;
-        record.evidence = Some(evidence);
+        record.evidence = Some(evidence.clone());
         let record = record.clone();
         let _ = self.store.put_job(&id, &record);
+        self.book_receipt(id, &evidence.1);
     }
 
-    pub(super) fn on_consumer_paid(&mut self, id: AgreementId, amount: Qu) {
+    pub(super) fn on_consumer_paid(
+        &mut self,
+        id: AgreementId,
+        window: u32,
+        transfer: &qubix_ledger::settle::FinalTransfer,
+    ) {
         let Some(record) = self.jobs.get_mut(&id) else {
             return;
         };
-        record.paid = record.paid.checked_add(amount).unwrap_or(record.paid);
+        record.paid = record
+            .paid
+            .checked_add(transfer.amount)
+            .unwrap_or(record.paid);
         let record = record.clone();
         let _ = self.store.put_job(&id, &record);
+        self.book_window_paid(id, window, transfer);
     }
 
     pub(super) fn on_progress(&mut self, id: AgreementId, progress: Progress) {

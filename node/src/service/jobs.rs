@@ -6,8 +6,8 @@ use std::net::IpAddr;
 
 use libp2p::PeerId;
 use libp2p::request_response::ResponseChannel;
-use qubix_ledger::qubic::{Identity, TxId};
-use qubix_ledger::settle::{PaymentPurpose, Settlement};
+use qubix_ledger::qubic::TxId;
+use qubix_ledger::settle::Settlement;
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
     JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobState, JobStatus, LOG_PAGE_MAX,
@@ -21,7 +21,7 @@ use tracing::{info, warn};
 use super::{Internal, Service};
 use crate::jobs::{Effect, Input, Job, Meter};
 use crate::runtime::ContainerSpec;
-use crate::store::{JobRecord, Role};
+use crate::store::Role;
 
 /// How far back a control request may have been signed.
 const CONTROL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
@@ -145,19 +145,27 @@ impl Service {
         if let Err(e) = self.store.put_job(&id, &record) {
             warn!(job = %id, error = %e, "cannot persist job");
         }
+        let ended = before != job.state && job.state.is_final();
         for effect in effects {
-            self.perform(id, &record, effect).await;
+            self.perform(id, effect).await;
+        }
+        if ended {
+            self.job_ended(id);
         }
         Ok(())
     }
 
-    async fn perform(&mut self, id: AgreementId, record: &JobRecord, effect: Effect) {
+    async fn perform(&mut self, id: AgreementId, effect: Effect) {
         match effect {
             Effect::Release => {
                 self.desk.release(&id);
                 self.publish_offers().await;
             }
-            Effect::Refund(amount) => self.refund(id, record, amount),
+            Effect::Refund(amount) => {
+                // The ledger decides the refund once the consumer's final receipt is in
+                // (see `accounts`); the meter's figure is what that receipt should say.
+                info!(job = %id, %amount, "unused paid time to refund once the books close");
+            }
             other => {
                 let done = matches!(other, Effect::Remove);
                 if let Some(runner) = self.runners.get(&id) {
@@ -168,24 +176,6 @@ impl Service {
                 }
             }
         }
-    }
-
-    fn refund(&self, id: AgreementId, record: &JobRecord, amount: Qu) {
-        let (Some(settlement), Ok(terms)) = (self.settlement.clone(), record.terms()) else {
-            return;
-        };
-        let Ok(to) = terms.payload().refund_to.parse::<Identity>() else {
-            return;
-        };
-        tokio::spawn(async move {
-            match settlement
-                .pay(&to, amount, PaymentPurpose::Refund { agreement: id })
-                .await
-            {
-                Ok(transfer) => info!(job = %id, %amount, transfer = %transfer, "refund queued"),
-                Err(e) => warn!(job = %id, error = %e, "refund failed; it stays owed"),
-            }
-        });
     }
 
     /// Removes labelled containers of jobs this node no longer runs (left over from a crash
@@ -360,13 +350,7 @@ impl Service {
             for _ in 0..30 {
                 match settlement.verify_incoming(&tx, &me, None, Qu(1)).await {
                     Ok(incoming) => {
-                        let _ = internal
-                            .send(Internal::Paid {
-                                id,
-                                tx_id: incoming.tx_id.to_string(),
-                                amount: incoming.amount,
-                            })
-                            .await;
+                        let _ = internal.send(Internal::Paid { id, incoming }).await;
                         return;
                     }
                     Err(qubix_ledger::settle::SettlementError::IncomingNotFound { .. }) => {
@@ -383,15 +367,23 @@ impl Service {
     }
 
     /// Credits a verified payment once.
-    pub(super) async fn credit(&mut self, id: AgreementId, tx_id: String, amount: Qu) {
+    pub(super) async fn credit(
+        &mut self,
+        id: AgreementId,
+        incoming: qubix_ledger::settle::IncomingTransfer,
+    ) {
         let Some(record) = self.jobs.get_mut(&id) else {
             return;
         };
+        let tx_id = incoming.tx_id.to_string();
         if record.credited.contains(&tx_id) {
             return;
         }
         record.credited.push(tx_id.clone());
+        let window = u32::try_from(record.credited.len() - 1).unwrap_or(u32::MAX);
+        let amount = incoming.amount;
         info!(job = %id, %amount, tx = %tx_id, "payment confirmed");
+        self.book_window_received(id, window, &incoming);
         let _ = self.apply(id, Input::Paid(amount)).await;
     }
 
@@ -448,11 +440,17 @@ impl Service {
             .as_ref()
             .map(|(r, _)| r.clone())
             .ok_or(JobErrorCode::Refused)?;
-        record.evidence = Some((report, envelope));
+        let last = receipt.payload().amount == due;
+        record.evidence = Some((report, envelope.clone()));
         let record = record.clone();
         self.store
             .put_job(id, &record)
-            .map_err(|_| JobErrorCode::Failed)
+            .map_err(|_| JobErrorCode::Failed)?;
+        self.book_receipt(*id, &envelope);
+        if last && record.state.is_final() && self.ending.contains_key(id) {
+            self.close_job(*id);
+        }
+        Ok(())
     }
 
     /// A provider job's status for its consumer.
@@ -465,6 +463,7 @@ impl Service {
             reason: record.reason,
             ports: record.ports.clone(),
             since: record.since,
+            refund_tx: record.refund_tx.clone(),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! (offer sync, negotiation) whose results come back to it as internal messages. Logic
 //! lives in pure modules (`market`, `negotiation`); this task only performs what they decide.
 
+mod accounts;
 mod commands;
 mod instances;
 mod jobs;
@@ -29,6 +30,7 @@ use crate::negotiation::ProviderDesk;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::store::{JobRecord, Store};
 
+pub(crate) use accounts::adopt_deposits;
 pub(crate) use commands::Command;
 pub use commands::{NodeHandle, ServiceError};
 
@@ -83,6 +85,8 @@ pub struct ServiceSetup {
     pub settlement: Option<qubix_ledger::settle::QubicSettlement>,
     /// Why no GPU is offered, on a provider that found none.
     pub gpu_note: Option<String>,
+    /// The double-entry ledger (in the node database).
+    pub ledger: qubix_ledger::book::Ledger,
 }
 
 /// Results of spawned tasks.
@@ -100,12 +104,23 @@ pub(crate) enum Internal {
     },
     Paid {
         id: AgreementId,
-        tx_id: String,
-        amount: qubix_protocol::Qu,
+        incoming: qubix_ledger::settle::IncomingTransfer,
     },
     ConsumerPaid {
         id: AgreementId,
-        amount: qubix_protocol::Qu,
+        window: u32,
+        transfer: qubix_ledger::settle::FinalTransfer,
+    },
+    InstanceEnded {
+        id: AgreementId,
+    },
+    RefundArrived {
+        id: AgreementId,
+        incoming: qubix_ledger::settle::IncomingTransfer,
+    },
+    RefundPaid {
+        id: AgreementId,
+        transfer: qubix_ledger::settle::FinalTransfer,
     },
     Status {
         id: AgreementId,
@@ -155,6 +170,10 @@ pub(crate) struct Service {
     progress: HashMap<AgreementId, qubix_protocol::api::Progress>,
     shutdown: CancellationToken,
     gpu_note: Option<String>,
+    ledger: qubix_ledger::book::Ledger,
+    /// Provider jobs that ended and wait for the consumer's final receipt, with the moment
+    /// their books close without it.
+    ending: HashMap<AgreementId, tokio::time::Instant>,
 }
 
 /// Capacity of the queue of runner reports.
@@ -209,9 +228,12 @@ pub fn start(
         progress: HashMap::new(),
         shutdown: shutdown.clone(),
         gpu_note: setup.gpu_note,
+        ledger: setup.ledger,
+        ending: HashMap::new(),
     };
     service.restore_reservations();
     service.resume_jobs();
+    service.resume_accounts();
     service.reconcile_containers();
     let handle = NodeHandle::new(
         command_tx,
@@ -357,8 +379,15 @@ impl Service {
                 }
                 let _ = reply.send(result);
             }
-            Internal::Paid { id, tx_id, amount } => self.credit(id, tx_id, amount).await,
-            Internal::ConsumerPaid { id, amount } => self.on_consumer_paid(id, amount),
+            Internal::Paid { id, incoming } => self.credit(id, incoming).await,
+            Internal::ConsumerPaid {
+                id,
+                window,
+                transfer,
+            } => self.on_consumer_paid(id, window, &transfer),
+            Internal::InstanceEnded { id } => self.close_instance(id),
+            Internal::RefundArrived { id, incoming } => self.on_refund_arrived(id, incoming),
+            Internal::RefundPaid { id, transfer } => self.on_refund_paid(id, transfer),
             Internal::Status { id, status } => self.on_status(id, status),
             Internal::ProviderLost { id } => self.on_provider_lost(id),
             Internal::Usage {
@@ -380,6 +409,7 @@ impl Service {
             let _ = self.events.send(Event::OfferRemoved { offer_id, provider });
         }
         self.tick_jobs().await;
+        self.close_overdue();
         let lapsed = self.desk.sweep(now);
         if !lapsed.is_empty() {
             warn!(

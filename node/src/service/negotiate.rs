@@ -121,6 +121,7 @@ impl Service {
             lifecycle: None,
             credited: Vec::new(),
             evidence: None,
+            refund_tx: None,
             agreement,
         };
         self.store.put_job(&t.agreement_id, &record)?;
@@ -211,8 +212,18 @@ impl Service {
         let net = self.net.clone();
         let key = self.key.clone();
         let tx = self.internal_tx.clone();
+        let ledger = self.ledger.clone();
+        let settlement = self.settlement.clone();
         tokio::spawn(async move {
-            match negotiate(&net, &key, request, &offer).await {
+            // The most the rental can cost; the agreed budget is at most this.
+            let budget = request.payload().max_budget().unwrap_or(Qu(u64::MAX));
+            if let Err(e) =
+                super::accounts::ensure_available(&ledger, settlement.as_ref(), budget).await
+            {
+                let _ = reply.send(Err(e));
+                return;
+            }
+            match negotiate(&net, &key, request, &offer, &ledger).await {
                 Ok(record) => {
                     let _ = tx
                         .send(Internal::Agreed {
@@ -294,6 +305,7 @@ async fn negotiate(
     key: &crate::keys::NodeKey,
     request: qubix_protocol::Signed<qubix_protocol::job::JobRequest>,
     offer: &Offer,
+    ledger: &qubix_ledger::book::Ledger,
 ) -> Result<JobRecord, ServiceError> {
     let peer = offer.provider.to_peer_id();
     let refused = |code: qubix_protocol::job::RejectCode| {
@@ -320,21 +332,29 @@ async fn negotiate(
             ));
         }
     };
-    let agreement = countersign(&terms, key.signing_key())
-        .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    match net
-        .negotiate(peer, NegotiateRequest::Countersign(agreement.clone()))
-        .await
-        .map_err(unreachable)?
-    {
-        NegotiateResponse::Confirmed(id) if id == terms.payload().agreement_id => {}
-        NegotiateResponse::Rejected(r) => return Err(refused(r.code)),
-        _ => {
-            return Err(ServiceError::Internal(
-                "provider answered the countersignature oddly".into(),
-            ));
+    // The budget is locked before the agreement is countersigned: a rental never starts
+    // without its escrow. Another launch may have taken the funds since the check.
+    ledger
+        .lock_escrow(terms.payload(), UnixMillis::now())
+        .map_err(|e| match e {
+            qubix_ledger::LedgerError::InsufficientFunds { .. } => ServiceError::Api(
+                ErrorCode::InsufficientFunds,
+                format!("cannot lock the budget: {e}"),
+                Some("budget".into()),
+            ),
+            e => ServiceError::Internal(format!("cannot lock the budget: {e}")),
+        })?;
+    let agreement_id = terms.payload().agreement_id;
+    let agreement = match confirm(net, key, peer, &terms).await {
+        Ok(agreement) => agreement,
+        Err(e) => {
+            // No agreement: the budget goes back to available.
+            if let Err(unlock) = ledger.end_agreement(agreement_id, UnixMillis::now()) {
+                warn!(agreement = %agreement_id, error = %unlock, "cannot release the escrow of a failed negotiation");
+            }
+            return Err(e);
         }
-    }
+    };
     let now = UnixMillis::now();
     Ok(JobRecord {
         agreement,
@@ -356,5 +376,38 @@ async fn negotiate(
         lifecycle: None,
         credited: Vec::new(),
         evidence: None,
+        refund_tx: None,
     })
+}
+
+/// Countersigns the provider's terms and has the provider confirm the agreement.
+async fn confirm(
+    net: &crate::network::NetworkHandle,
+    key: &crate::keys::NodeKey,
+    peer: PeerId,
+    terms: &qubix_protocol::Signed<qubix_protocol::job::AgreementTerms>,
+) -> Result<Agreement, ServiceError> {
+    let agreement =
+        countersign(terms, key.signing_key()).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let answer = net
+        .negotiate(peer, NegotiateRequest::Countersign(agreement.clone()))
+        .await
+        .map_err(|e| {
+            ServiceError::Api(
+                ErrorCode::Unavailable,
+                format!("provider unreachable: {e}"),
+                None,
+            )
+        })?;
+    match answer {
+        NegotiateResponse::Confirmed(id) if id == terms.payload().agreement_id => Ok(agreement),
+        NegotiateResponse::Rejected(r) => Err(ServiceError::Api(
+            ErrorCode::ProviderRefused,
+            r.code.explain().into(),
+            None,
+        )),
+        _ => Err(ServiceError::Internal(
+            "provider answered the countersignature oddly".into(),
+        )),
+    }
 }
