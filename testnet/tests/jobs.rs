@@ -155,7 +155,7 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
         c.act(id, JobAction::Start).await.is_err(),
         "a terminated instance cannot start"
     );
-    books_agree(&net, consumer, 0, id, refunded).await;
+    books_agree(&net, "jobs-test", consumer, 0, id, refunded).await;
     net.shutdown().await;
 }
 
@@ -163,6 +163,7 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
 /// wallet's balance on chain, and both audit clean.
 async fn books_agree(
     net: &Testnet,
+    network: &str,
     consumer: usize,
     provider: usize,
     id: qubix_protocol::AgreementId,
@@ -207,7 +208,7 @@ async fn books_agree(
     for (index, name, ledger) in [(consumer, "consumer", &c), (provider, "provider", &p)] {
         let audit = ledger.audit().unwrap();
         assert!(audit.is_clean(), "{name}'s ledger: {:?}", audit.problems);
-        let identity = qubix_testnet::harness::wallet_for("jobs-test", index, name).identity();
+        let identity = qubix_testnet::harness::wallet_for(network, index, name).identity();
         let chain = qubix_protocol::Qu(devnet.balance(&identity));
         assert_eq!(
             ledger.reconcile(chain).unwrap().difference,
@@ -283,10 +284,119 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
         JobState::Running,
         "the provider's job survived its restart"
     );
+    let devnet = net.devnet().unwrap();
+    let identity =
+        qubix_testnet::harness::wallet_for("restart-test", consumer, "consumer").identity();
+    let before = devnet.balance(&identity);
     assert_eq!(
         c.act(id, JobAction::Terminate).await.unwrap().state,
         JobState::Terminated
     );
+    // The provider's books survived its restart: the refund is what they say is owed.
+    wait_until(WAIT, "the refund to arrive on chain", || {
+        let now = devnet.balance(&identity);
+        async move { (now > before).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let refunded = devnet.balance(&identity) - before;
+    books_agree(&net, "restart-test", consumer, provider, id, refunded).await;
+    net.shutdown().await;
+}
+
+/// A provider that dies mid-window: the consumer notices its silence, marks the instance
+/// failed, returns the unspent escrow to available and records the unused paid time as owed
+/// by the provider; its books still match its wallet on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_dies_mid_window_owes_the_unused_time() {
+    qubix_testnet::init_test_logging();
+    if !docker_available() {
+        eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
+        return;
+    }
+    let mut net = Testnet::with_devnet("vanish-test", Duration::from_millis(200))
+        .await
+        .unwrap();
+    let provider = net
+        .add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE"))
+        .await
+        .unwrap();
+    let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
+    let c = net.nodes[consumer].handle().clone();
+    wait_until(WAIT, "the offer to reach the consumer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let launch = LaunchRequest {
+        offer_id: None,
+        query: None,
+        image: "qubix/test:latest".into(),
+        // Ends on its own, so no container outlives the test for long.
+        command: vec!["sh".into(), "-c".into(), "sleep 90".into()],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 3600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(64),
+        disk_gib: Some(1),
+    };
+    let id = c.launch(launch).await.unwrap().id;
+    wait_until(WAIT, "a countersigned usage report", || {
+        let c = c.clone();
+        async move {
+            let i = c.instance(id).await.ok()?;
+            (i.state == JobState::Running && i.spent.0 > 0).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    net.kill(provider).await;
+    wait_until(
+        Duration::from_secs(90),
+        "the consumer to give the silent provider up",
+        || {
+            let c = c.clone();
+            async move {
+                let i = c.instance(id).await.ok()?;
+                (i.state == JobState::Failed
+                    && i.reason == Some(qubix_protocol::control::EndReason::ProviderLost))
+                .then_some(())
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let ledger = net.nodes[consumer].ledger().clone();
+    let line = wait_until(WAIT, "the consumer's books to close", || {
+        let ledger = ledger.clone();
+        async move {
+            let record = ledger.agreement(&id).ok()??;
+            record.ended_at.is_some().then_some(())?;
+            ledger.instance_billing(&id).ok()?
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(line.paid.0, 600, "one window was paid");
+    assert_eq!(line.escrow.0, 0, "the unspent escrow is available again");
+    assert!(line.spent.0 > 0 && line.spent.0 < 600, "{line:?}");
+    let owed = ledger
+        .balance(&qubix_ledger::Account::RefundReceivable(id))
+        .unwrap();
+    assert_eq!(
+        owed,
+        i64::try_from(line.paid.0 - line.spent.0).unwrap(),
+        "the unused paid time is recorded as owed by the provider"
+    );
+    assert!(ledger.audit().unwrap().is_clean());
+    let identity =
+        qubix_testnet::harness::wallet_for("vanish-test", consumer, "consumer").identity();
+    let chain = qubix_protocol::Qu(net.devnet().unwrap().balance(&identity));
+    assert_eq!(ledger.reconcile(chain).unwrap().difference, 0);
     net.shutdown().await;
 }
 
