@@ -34,6 +34,16 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The same flow runs end to end as `sdk/examples/search_and_launch.rs` against a local
+//! testnet (`cargo run -p qubix-testnet -- up` prints the URL and token):
+//!
+//! ```text
+//! QUBIX_API=http://127.0.0.1:8080 QUBIX_TOKEN=<token> \
+//!     cargo run -p qubix-sdk --example search_and_launch -- "gpu_name=RTX_4090"
+//! ```
+//!
+//! `follow_logs` streams an instance's log and `budget_watch` follows spending live.
+//!
 //! Parts: [`Client`] (every route), [`SdkError`] (transport, API and decoding errors kept
 //! apart), and WebSocket streams for logs, metrics and events ([`Client::log_stream`],
 //! [`Client::metrics_stream`], [`Client::events`]).

@@ -214,6 +214,8 @@ async fn search_launch_logs_stop_terminate_with_the_binary() {
             "gpu_name=RTX_4090",
             "--image",
             "qubix/test:latest",
+            "--budget",
+            "1800",
             "--json",
             "--",
             "sh",
@@ -223,6 +225,10 @@ async fn search_launch_logs_stop_terminate_with_the_binary() {
         .await,
     );
     assert_eq!(launched.state, JobState::Running);
+    assert_eq!(
+        launched.budget.0, 1_800,
+        "--budget 1800 at 3600 QU/GPU-hour rents half an hour"
+    );
     let id = launched.id.to_string();
 
     wait_until(WAIT, "hello-cli in `qubix logs`", || {

@@ -61,6 +61,10 @@ pub struct LaunchArgs {
     /// Rental length in hours.
     #[arg(long, default_value_t = 1.0)]
     hours: f64,
+    /// Spend at most this many QU: the rental lasts as long as the budget buys at the
+    /// chosen offer's price (instead of --hours).
+    #[arg(long, conflicts_with = "hours")]
+    budget: Option<u64>,
     /// Most to pay per GPU-hour.
     #[arg(long)]
     max_price: Option<u64>,
@@ -241,28 +245,85 @@ fn port_request(port: u16) -> PortRequest {
     }
 }
 
+/// The offer a `--budget` launch would rent: the one named, or the cheapest match.
+async fn priced_offer(
+    client: &Client,
+    args: &LaunchArgs,
+    offer_id: Option<qubix_protocol::OfferId>,
+) -> Result<qubix_protocol::offer::Offer, CliError> {
+    let mut query = args.query.clone().unwrap_or_default();
+    query.push_str(&format!(" num_gpus>={}", args.gpus));
+    if let Some(max) = args.max_price {
+        query.push_str(&format!(" price<={max}"));
+    }
+    let limit = if offer_id.is_some() { 1000 } else { 1 };
+    let page = client
+        .offers(&query, Some("price"), Some(limit), None)
+        .await?;
+    let found = page
+        .offers
+        .into_iter()
+        .map(|v| v.offer)
+        .find(|o| offer_id.is_none_or(|id| o.offer_id == id));
+    found.ok_or_else(|| match offer_id {
+        Some(id) => CliError::Usage(format!(
+            "offer {id} is not in the market with {} free GPUs; `qubix offers` lists what is",
+            args.gpus
+        )),
+        None => CliError::Usage(format!(
+            "no offer matches {:?}; `qubix offers explain` says why",
+            query.trim()
+        )),
+    })
+}
+
+/// How long `budget` rents `gpus` GPUs at `price` per GPU-hour, in whole seconds.
+fn budget_secs(budget: Qu, price: Qu, gpus: u32) -> Result<u64, CliError> {
+    let per_hour = u128::from(price.0) * u128::from(gpus.max(1));
+    let secs = (u128::from(budget.0) * 3600)
+        .checked_div(per_hour)
+        .map_or(u64::MAX, |s| u64::try_from(s).unwrap_or(u64::MAX));
+    if secs < 60 {
+        return Err(CliError::Usage(format!(
+            "--budget {budget} buys less than a minute of {gpus} GPU(s) at {price} per GPU-hour"
+        )));
+    }
+    Ok(secs)
+}
+
 async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliError> {
     if !(args.hours > 0.0 && args.hours <= 90.0 * 24.0) {
         return Err(CliError::Usage(
             "--hours must be above 0 and at most 2160".into(),
         ));
     }
-    let offer_id = match &args.offer {
+    let mut offer_id = match &args.offer {
         Some(text) => Some(
             text.parse()
                 .map_err(|e| CliError::Usage(format!("--offer: {e}")))?,
         ),
         None => None,
     };
+    let mut duration_secs = (args.hours * 3600.0).round() as u64;
+    if let Some(budget) = args.budget {
+        let offer = priced_offer(client, &args, offer_id).await?;
+        duration_secs = budget_secs(Qu(budget), offer.price_per_gpu_hour, args.gpus)?;
+        // Rent exactly the offer the budget was worked out for.
+        offer_id = Some(offer.offer_id);
+    }
     let request = LaunchRequest {
         offer_id,
-        query: args.query.clone(),
+        query: if offer_id.is_some() {
+            None
+        } else {
+            args.query.clone()
+        },
         image: args.image.clone(),
         command: args.command.clone(),
         env: args.env.iter().cloned().collect::<BTreeMap<_, _>>(),
         ports: args.ports.iter().map(|p| port_request(*p)).collect(),
         gpus: args.gpus,
-        duration_secs: (args.hours * 3600.0).round() as u64,
+        duration_secs,
         max_price_per_gpu_hour: args.max_price.map(Qu),
         cpu_cores: None,
         ram_mib: None,
@@ -530,4 +591,20 @@ async fn wallet(client: &Client, args: WalletArgs, j: bool) -> Result<(), CliErr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_buys_whole_seconds_of_the_offer() {
+        assert_eq!(budget_secs(Qu(1_800), Qu(3_600), 1).ok(), Some(1_800));
+        assert_eq!(budget_secs(Qu(1_800), Qu(3_600), 2).ok(), Some(900));
+        assert_eq!(budget_secs(Qu(1_000), Qu(7), 1).ok(), Some(514_285));
+        assert!(matches!(
+            budget_secs(Qu(10), Qu(3_600), 1),
+            Err(CliError::Usage(m)) if m.contains("less than a minute")
+        ));
+    }
 }
