@@ -168,7 +168,57 @@ impl Drop for Rogue {
     }
 }
 
+/// Builds a [`Testnet`]: `Testnet::builder("name").devnet(tick).build().await`.
+#[derive(Debug, Clone)]
+pub struct TestnetBuilder {
+    name: String,
+    devnet_tick: Option<Duration>,
+    heartbeat: Duration,
+    offer_ttl_secs: u64,
+}
+
+impl TestnetBuilder {
+    /// Runs a Qubic devnet ticking every `tick` that the nodes settle against.
+    pub fn devnet(mut self, tick: Duration) -> Self {
+        self.devnet_tick = Some(tick);
+        self
+    }
+
+    /// The gossipsub heartbeat (200 ms by default, fast for tests).
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// How long offers live before they must be republished (120 s by default).
+    pub fn offer_ttl_secs(mut self, secs: u64) -> Self {
+        self.offer_ttl_secs = secs;
+        self
+    }
+
+    /// Starts the devnet, if asked for; nodes are added with [`Testnet::add`].
+    pub async fn build(self) -> Result<Testnet, TestnetError> {
+        let mut net = match self.devnet_tick {
+            Some(tick) => Testnet::with_devnet(&self.name, tick).await?,
+            None => Testnet::new(&self.name)?,
+        };
+        net.heartbeat = self.heartbeat;
+        net.offer_ttl_secs = self.offer_ttl_secs;
+        Ok(net)
+    }
+}
+
 impl Testnet {
+    /// A builder for a testnet on network `name`.
+    pub fn builder(name: &str) -> TestnetBuilder {
+        TestnetBuilder {
+            name: name.into(),
+            devnet_tick: None,
+            heartbeat: Duration::from_millis(200),
+            offer_ttl_secs: 120,
+        }
+    }
+
     /// An empty testnet on network `name` (fast gossip heartbeat for tests).
     pub fn new(name: &str) -> Result<Self, TestnetError> {
         Ok(Self {

@@ -273,3 +273,39 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     drop(rogue);
     net.shutdown().await;
 }
+
+/// Fifty nodes converge on one offer book: two providers' offers reach every node, and a
+/// price change replaces the old offer on all fifty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_nodes_converge_on_one_offer_book() {
+    let mut net = Testnet::builder("fifty-test").build().await.unwrap();
+    net.add(NodeSpec::provider("p0", "RTX 4090:24:2", 1_200, "DE"))
+        .await
+        .unwrap();
+    net.add(NodeSpec::provider("p1", "A100:80:1", 3_000, "US"))
+        .await
+        .unwrap();
+    for i in 2..50 {
+        net.add(NodeSpec::consumer(&format!("n{i}"))).await.unwrap();
+    }
+    for i in 0..50 {
+        wait_offers(&net, i, 2, "both providers' offers", |o| o.simulated)
+            .await
+            .unwrap();
+    }
+    let pricing = ProviderPricing {
+        default_price_per_gpu_hour: Qu(2_500),
+        per_model: Default::default(),
+        min_rental_secs: 60,
+        max_rental_secs: 86_400,
+    };
+    net.nodes[1].handle().set_pricing(pricing).await.unwrap();
+    for i in 0..50 {
+        wait_offers(&net, i, 2, "the A100 at its new price only", |o| {
+            o.gpu.model != "A100" || o.price_per_gpu_hour == Qu(2_500)
+        })
+        .await
+        .unwrap();
+    }
+    net.shutdown().await;
+}

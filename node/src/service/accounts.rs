@@ -376,15 +376,19 @@ impl Service {
             let ledger = self.ledger.clone();
             let cancel = self.shutdown.child_token();
             tokio::spawn(async move {
-                for _ in 0..60 {
+                // Until the RPC answers, backing off to a try a minute; a launch or a
+                // withdrawal reads the balance again anyway.
+                let mut pause = Duration::from_secs(2);
+                for _ in 0..20 {
                     match adopt_deposits(&ledger, &settlement).await {
                         Ok(_) => return,
                         Err(e) => tracing::debug!(error = %e, "opening balance not read yet"),
                     }
                     tokio::select! {
                         () = cancel.cancelled() => return,
-                        () = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        () = tokio::time::sleep(pause) => {}
                     }
+                    pause = (pause * 2).min(Duration::from_secs(60));
                 }
             });
         }
