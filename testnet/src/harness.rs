@@ -98,6 +98,21 @@ pub fn wallet_for(network: &str, index: usize, name: &str) -> KeyPair {
     }
 }
 
+/// Whether a Docker engine answers, for tests that run containers. Under `CI=true` a missing
+/// engine is a failure (the test command starts one), never a silent skip.
+pub fn docker_available() -> bool {
+    let ok = std::process::Command::new("docker")
+        .arg("info")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok || std::env::var("CI").as_deref() != Ok("true"),
+        "Docker is required under CI=true: run ./scripts/setup-test-env"
+    );
+    ok
+}
+
 /// One node of the testnet.
 #[derive(Debug)]
 pub struct TestNode {

@@ -4,7 +4,9 @@
 pub mod bench;
 pub mod harness;
 
-pub use harness::{NodeSpec, Rogue, TestNode, Testnet, TestnetBuilder, TestnetError, wait_until};
+pub use harness::{
+    NodeSpec, Rogue, TestNode, Testnet, TestnetBuilder, TestnetError, docker_available, wait_until,
+};
 
 /// Installs a log subscriber for tests when `RUST_LOG` is set (once per process).
 pub fn init_test_logging() {

@@ -19,18 +19,6 @@ use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("Docker is required under CI=true: run ./scripts/setup-test-env");
-    }
-    ok
-}
-
 /// `target/<profile>/qubix`, next to this test's `deps/` folder; built when missing.
 fn qubix_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -165,7 +153,7 @@ fn errors_exit_with_their_class_and_one_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_launch_logs_stop_terminate_with_the_binary() {
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }

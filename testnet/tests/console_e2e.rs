@@ -27,18 +27,6 @@ const NET_WAIT: Duration = Duration::from_secs(90);
 const LOG_LINE: &str = "hello-from-console";
 const QUERY: &str = "gpu_name=RTX_4090 price<=5000";
 
-fn docker_available() -> bool {
-    let ok = std::process::Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("Docker is required under CI=true: run ./scripts/setup-test-env");
-    }
-    ok
-}
-
 /// The browser, with waits sized for a real network. Every wait names what did not appear.
 struct Console {
     browser: Browser,
@@ -468,7 +456,7 @@ async fn sign_in_filter_launch_watch_stop_terminate_and_see_the_bill() {
     let Some(tools) = Tools::required_or_skip("console end to end") else {
         return;
     };
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!(
             "SKIPPED console end to end: no Docker daemon (set CI=true to make this a failure)"
         );

@@ -12,22 +12,10 @@ use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn docker_available() -> bool {
-    let ok = std::process::Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("Docker is required under CI=true: run ./scripts/setup-test-env");
-    }
-    ok
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rent_pay_run_watch_stop_start_terminate_refund() {
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }
@@ -221,7 +209,7 @@ async fn books_agree(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }
@@ -310,7 +298,7 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_dies_mid_window_owes_the_unused_time() {
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }
@@ -405,7 +393,7 @@ async fn a_stranger_can_neither_control_nor_read_someone_elses_job() {
     use qubix_protocol::control::{JobControl, JobErrorCode, JobMessage, JobReply};
     use qubix_protocol::{Nonce, Signed, UnixMillis};
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }

@@ -19,18 +19,6 @@ use qubix_testnet::{NodeSpec, Testnet, wait_until};
 const WAIT: Duration = Duration::from_secs(60);
 const NETWORK: &str = "sdk-test";
 
-fn docker_available() -> bool {
-    let ok = std::process::Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("CI").as_deref() == Ok("true") {
-        panic!("Docker is required under CI=true: run ./scripts/setup-test-env");
-    }
-    ok
-}
-
 fn with_gateway(mut spec: NodeSpec) -> NodeSpec {
     spec.gateway = Some(([127, 0, 0, 1], 0).into());
     spec
@@ -274,7 +262,7 @@ async fn api_errors(c: &Client, url: &str, id: AgreementId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sdk_call_and_stream_against_real_nodes() {
     qubix_testnet::init_test_logging();
-    if !docker_available() {
+    if !qubix_testnet::docker_available() {
         eprintln!("skipping: no Docker daemon (set CI=true to make this a failure)");
         return;
     }
