@@ -40,7 +40,11 @@ export async function render(ctx) {
     { key: 'at', label: 'Time', render: (e) => when(e.at) },
     { key: 'kind', label: 'Kind', render: (e) => h('span', { class: `kind kind-${e.kind}` }, e.kind.replace(/_/g, ' ')) },
     { key: 'agreement_id', label: 'Instance', render: (e) => (e.agreement_id ? h('a', { href: `#/instances/${e.agreement_id}`, class: 'mono' }, e.agreement_id.slice(0, 12)) : '—') },
-    { key: 'postings', label: 'Postings', sortable: false, render: (e) => h('span', { class: 'mono small' }, e.postings.map((p) => `${p.account} ${p.delta > 0 ? '+' : ''}${p.delta}`).join(' · ')) },
+    { key: 'postings', label: 'Postings', sortable: false, render: (e) => {
+      const text = (short) => e.postings.map((p) => `${short && e.agreement_id ? p.account.replace(`/${e.agreement_id}`, '') : p.account} ${p.delta > 0 ? '+' : ''}${p.delta}`).join(' · ');
+      // The row's agreement is in its own column: name its accounts without it (hover for the full names).
+      return h('span', { class: 'mono small', title: text(false) }, text(true));
+    } },
     { key: 'amount', label: 'Amount', align: 'right', sort: amount, render: (e) => qu(amount(e)) },
   ], { id: 'ledger-table', rows: entries, sortKey: 'at', sortDir: 'desc', pageSize: 10, empty: 'No transactions yet.' });
   const spend = lineChart({ id: 'chart-spend', title: 'Cumulative spend', unit: 'QU', series: [{ label: 'spent', color: '#FF9900' }], capacity: 1000, format: (v) => Math.round(v).toLocaleString('en-US') });
