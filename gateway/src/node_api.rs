@@ -28,7 +28,7 @@ use qubix_protocol::AgreementId;
 use qubix_protocol::api::{
     ApiError, Billing, Earnings, Event, Explanation, GpusView, Health, Instance, InstanceAction,
     LaunchRequest, LedgerEntry, LogLine, MetricsSample, NodeInfo, OffersPage, PeerInfo,
-    ProviderJob, ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
+    ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 use tokio::sync::broadcast;
 
@@ -132,6 +132,13 @@ pub trait NodeApi: Send + Sync + 'static {
         limit: u32,
         offset: u32,
     ) -> impl Future<Output = ApiResult<Vec<LedgerEntry>>> + Send;
+
+    /// `GET ledger/receipts/{id}`: the signed usage receipts kept for agreement `id`, oldest
+    /// first; `not_found` when this node's ledger does not know the agreement.
+    fn receipts(
+        &self,
+        id: AgreementId,
+    ) -> impl Future<Output = ApiResult<Vec<SignedReceipt>>> + Send;
 
     /// `GET wallet`: the wallet's identity and on-chain balance.
     fn wallet(&self) -> impl Future<Output = ApiResult<Wallet>> + Send;

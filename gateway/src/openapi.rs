@@ -25,7 +25,7 @@ use crate::routes::{instances, market, money, provider, session};
         market::node, market::peers, market::offers, market::explain, market::gpus, market::events,
         instances::launch, instances::list, instances::get_one, instances::act, instances::terminate,
         instances::logs, instances::metrics,
-        money::billing, money::ledger_entries, money::wallet, money::withdraw,
+        money::billing, money::ledger_entries, money::receipts, money::wallet, money::withdraw,
         provider::pricing, provider::set_pricing, provider::jobs, provider::earnings, provider::status,
         serve_document, crate::metrics::prometheus,
     ),

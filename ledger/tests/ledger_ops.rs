@@ -308,6 +308,25 @@ fn withdrawals_are_pending_until_final_and_return_when_failed() {
         record.state,
         qubix_ledger::book::WithdrawalState::Failed { .. }
     ));
+    l.withdraw("w3", &to, Qu(20), at(7)).unwrap();
+    let listed: Vec<(String, bool)> = l
+        .withdrawals()
+        .unwrap()
+        .into_iter()
+        .map(|w| {
+            let pending = w.state == qubix_ledger::book::WithdrawalState::Pending;
+            (w.id, pending)
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("w1".into(), false),
+            ("w2".into(), false),
+            ("w3".into(), true)
+        ]
+    );
+    l.withdrawal_failed("w3", "test", at(8)).unwrap();
     let rec = l.reconcile(Qu(60)).unwrap();
     assert_eq!((rec.ledger, rec.difference), (50, 10));
 }

@@ -13,7 +13,7 @@ use qubix_protocol::api::{
     ApiError, Billing, CheckKind, ConstraintReport, Earnings, ErrorCode, Event, Explanation,
     GpusView, Health, Instance, InstanceAction, LaunchRequest, LedgerEntry, NearMiss, NodeInfo,
     OfferView, OffersPage, PeerInfo, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus,
-    Transfer, Wallet, WithdrawRequest,
+    SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{JobAction, JobState};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
@@ -208,6 +208,19 @@ impl NodeApi for NodeApiImpl {
             .map_err(ledger_error)
     }
 
+    async fn receipts(&self, id: AgreementId) -> ApiResult<Vec<SignedReceipt>> {
+        if self.ledger.agreement(&id).map_err(ledger_error)?.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "this node's ledger has no agreement {id}; GET /api/v1/instances (or \
+                     provider/jobs on a provider) lists the ones it has"
+                ),
+            ));
+        }
+        self.ledger.signed_receipts(&id).map_err(ledger_error)
+    }
+
     async fn wallet(&self) -> ApiResult<Wallet> {
         let identity = Some(self.settlement.identity().to_string());
         let (balance, error) = match self.balance().await {
@@ -280,23 +293,10 @@ impl NodeApi for NodeApiImpl {
                 return Err(ApiError::new(ErrorCode::Unavailable, e.to_string()));
             }
         };
-        let (settlement, ledger, transfer_id) = (
-            self.settlement.clone(),
-            self.ledger.clone(),
-            transfer.clone(),
-        );
-        tokio::spawn(async move {
-            let result = settlement
-                .wait_final(&transfer_id, std::time::Duration::from_secs(600))
-                .await;
-            let booked = match &result {
-                Ok(done) => ledger.withdrawal_final(&id, done, UnixMillis::now()),
-                Err(e) => ledger.withdrawal_failed(&id, &e.to_string(), UnixMillis::now()),
-            };
-            if let Err(e) = booked {
-                tracing::warn!(withdrawal = %id, error = %e, "ledger refused the withdrawal's outcome");
-            }
-        });
+        if let Err(e) = self.handle.follow_withdrawal(id.clone()).await {
+            // The node is stopping: its next start follows the withdrawal.
+            tracing::warn!(withdrawal = %id, error = %e, "withdrawal queued; its outcome is recorded at the next start");
+        }
         let status = self
             .settlement
             .transfer_status(&transfer)

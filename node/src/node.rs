@@ -3,6 +3,7 @@
 //! [`RunningNode::shutdown`] does, withdrawing offers and flushing state first.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -62,7 +63,7 @@ async fn serve_gateway(
     dir: &std::path::Path,
     api: crate::api::NodeApiImpl,
     shutdown: CancellationToken,
-) -> Result<GatewayInfo, StartError> {
+) -> Result<(GatewayInfo, qubix_gateway::Gateway), StartError> {
     let token = qubix_gateway::load_or_create_token(dir)?;
     let served = qubix_gateway::serve(addr, Arc::new(api), token.clone(), async move {
         shutdown.cancelled().await
@@ -70,11 +71,12 @@ async fn serve_gateway(
     .await?;
     let login_url = qubix_gateway::login_url(served.local_addr(), &token);
     info!(addr = %served.local_addr(), "API and console served; the login URL is in the data dir's api-token");
-    Ok(GatewayInfo {
+    let info = GatewayInfo {
         addr: served.local_addr(),
         login_url,
         token: token.expose().to_owned(),
-    })
+    };
+    Ok((info, served))
 }
 
 /// A started node.
@@ -92,6 +94,7 @@ pub struct RunningNode {
     crash: CancellationToken,
     service: tokio::task::JoinHandle<()>,
     settlement: QubicSettlement,
+    served: Option<qubix_gateway::Gateway>,
 }
 
 /// The served API and console.
@@ -191,6 +194,10 @@ impl RunningNode {
             }
             None => None,
         };
+        let (gateway, served) = match gateway {
+            Some((info, served)) => (Some(info), Some(served)),
+            None => (None, None),
+        };
         Ok(Self {
             handle,
             ledger: ledger_handle,
@@ -200,6 +207,7 @@ impl RunningNode {
             shutdown,
             crash,
             service,
+            served,
         })
     }
 
@@ -215,7 +223,20 @@ impl RunningNode {
             warn!(error = %e, "node service ended abnormally");
         }
         self.crash.cancel();
+        Self::stop_serving(self.served).await;
         self.settlement.shutdown().await;
+    }
+
+    /// Waits for the gateway to close its connections (bounded: a client that holds a stream
+    /// open does not hold the node), so that nothing of this node outlives the call and a
+    /// restart in the same process finds its database free.
+    async fn stop_serving(served: Option<qubix_gateway::Gateway>) {
+        let Some(served) = served else { return };
+        match tokio::time::timeout(Duration::from_secs(10), served.wait()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "the gateway ended with an error"),
+            Err(_) => warn!("the gateway did not close its connections within 10 s"),
+        }
     }
 
     /// Stops the node abruptly, as a crash or a power cut would: nothing is withdrawn, the
@@ -224,6 +245,7 @@ impl RunningNode {
         self.crash.cancel();
         self.shutdown.cancel();
         let _ = self.service.await;
+        Self::stop_serving(self.served).await;
         self.settlement.shutdown().await;
     }
 }

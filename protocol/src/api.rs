@@ -544,6 +544,43 @@ pub struct LedgerEntry {
     pub postings: Vec<Posting>,
 }
 
+/// `GET /api/v1/ledger/receipts/{id}` item: a cumulative usage receipt the consumer signed,
+/// as this node's ledger keeps it. The envelope is the evidence: anyone holding it can check
+/// the consumer's signature without trusting this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignedReceipt {
+    /// The agreement.
+    pub agreement_id: AgreementId,
+    /// The consumer who signed it.
+    pub consumer: NodeId,
+    /// The usage report it acknowledges.
+    pub report_sequence: u64,
+    /// Billable milliseconds acknowledged in total.
+    pub billable_millis: u64,
+    /// Amount acknowledged as earned by the provider, in total.
+    pub amount: Qu,
+    /// When the consumer signed it.
+    pub issued_at: UnixMillis,
+    /// The signed envelope exactly as sent on the wire, hex-encoded.
+    pub envelope: String,
+}
+
+impl SignedReceipt {
+    /// The API view of a receipt whose signature has been checked.
+    pub fn from_signed(signed: &crate::signed::Signed<crate::billing::Receipt>) -> Self {
+        let r = signed.payload();
+        Self {
+            agreement_id: r.agreement_id,
+            consumer: signed.signer(),
+            report_sequence: r.report_sequence,
+            billable_millis: r.billable_millis,
+            amount: r.amount,
+            issued_at: r.issued_at,
+            envelope: hex::encode(signed.envelope().as_bytes()),
+        }
+    }
+}
+
 /// `GET /api/v1/wallet`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Wallet {

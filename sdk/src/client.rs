@@ -6,7 +6,8 @@ use qubix_protocol::AgreementId;
 use qubix_protocol::api::{
     ApiError, Billing, Earnings, ExplainRequest, Explanation, GpusView, Health, Instance,
     InstanceAction, LaunchRequest, LedgerEntry, LogLine, MetricsSample, NodeInfo, OffersPage,
-    PeerInfo, ProviderJob, ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
+    PeerInfo, ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Transfer, Wallet,
+    WithdrawRequest,
 };
 use qubix_protocol::control::JobState;
 use reqwest::{Method, RequestBuilder};
@@ -301,6 +302,13 @@ impl Client {
             &[("limit", limit.to_string()), ("offset", offset.to_string())],
         )
         .await
+    }
+
+    /// `GET ledger/receipts/{id}`: the consumer's signed receipts for agreement `id`, oldest
+    /// first. Each carries its wire envelope (hex); check it with
+    /// [`qubix_protocol::Envelope::open`] to trust a receipt without trusting the node.
+    pub async fn receipts(&self, id: AgreementId) -> Result<Vec<SignedReceipt>, SdkError> {
+        self.get(&format!("ledger/receipts/{id}"), &[]).await
     }
 
     /// `GET wallet`.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use qubix_protocol::api::{Instance, OffersPage};
+use qubix_protocol::api::{Instance, OffersPage, SignedReceipt};
 use qubix_protocol::control::JobState;
 use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
@@ -228,6 +228,27 @@ async fn search_launch_logs_stop_terminate_with_the_binary() {
     })
     .await
     .unwrap();
+
+    // The signed receipts behind the spend, with their envelopes.
+    let receipts: Vec<SignedReceipt> = wait_until(WAIT, "a receipt in `qubix receipts`", || {
+        let out = run(args(&["receipts", &id, "--json"]));
+        async move {
+            let receipts: Vec<SignedReceipt> = json(&out.await);
+            (!receipts.is_empty()).then_some(receipts)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        receipts
+            .iter()
+            .all(|r| r.agreement_id == launched.id && !r.envelope.is_empty())
+    );
+    let table = run(args(&["receipts", &id[..8]])).await;
+    assert!(
+        text(&table.stdout).contains("BILLED MIN"),
+        "a table by default"
+    );
 
     let stopped: Instance = json(&run(args(&["stop", &id, "--json"])).await);
     assert_eq!(stopped.state, JobState::Stopped);

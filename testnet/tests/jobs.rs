@@ -192,6 +192,17 @@ async fn books_agree(
         "every paid QU is either spent or refunded"
     );
     assert_eq!(p.earnings().unwrap().refunds_due.0, 0, "nothing left owed");
+    let receipts = c.signed_receipts(&id).unwrap();
+    assert_eq!(
+        receipts,
+        p.signed_receipts(&id).unwrap(),
+        "both sides keep the same signed receipts"
+    );
+    assert_eq!(
+        receipts.last().map(|r| r.amount),
+        Some(mine.spent),
+        "the newest receipt is what was spent"
+    );
     let devnet = net.devnet().unwrap();
     for (index, name, ledger) in [(consumer, "consumer", &c), (provider, "provider", &p)] {
         let audit = ledger.audit().unwrap();

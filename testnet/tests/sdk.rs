@@ -175,6 +175,28 @@ async fn money(net: &Testnet, c: &Client, consumer: usize, id: AgreementId) {
     let entries = c.ledger_entries(50, 0).await.unwrap();
     assert!(!entries.is_empty(), "the paid window shows in the ledger");
     assert!(c.ledger_entries(50, 10_000).await.unwrap().is_empty());
+    // The receipts behind the spend, each a signed envelope that checks out on its own.
+    let receipts = wait_until(WAIT, "a countersigned receipt in the ledger", || {
+        let c = c.clone();
+        async move { Some(c.receipts(id).await.ok()?).filter(|r| !r.is_empty()) }
+    })
+    .await
+    .unwrap();
+    let consumer_node = c.node().await.unwrap().node_id;
+    for r in &receipts {
+        let envelope =
+            qubix_protocol::Envelope::from_bytes(hex::decode(&r.envelope).unwrap()).unwrap();
+        let signed = envelope.open::<qubix_protocol::billing::Receipt>().unwrap();
+        assert_eq!(
+            (signed.signer(), signed.payload().amount, r.consumer),
+            (consumer_node, r.amount, consumer_node)
+        );
+    }
+    let unknown = AgreementId::from_bytes([0x5b; 16]);
+    assert_eq!(
+        api_error(c.receipts(unknown).await),
+        (404, ErrorCode::NotFound, None)
+    );
     let wallet = c.wallet().await.unwrap();
     let me = qubix_testnet::harness::wallet_for(NETWORK, consumer, "consumer").identity();
     assert_eq!(wallet.identity, Some(me.to_string()));

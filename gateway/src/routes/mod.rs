@@ -82,6 +82,7 @@ fn protected<A: NodeApi>() -> Router<AppState<A>> {
         )
         .route("/api/v1/billing", get(money::billing::<A>))
         .route("/api/v1/ledger/entries", get(money::ledger_entries::<A>))
+        .route("/api/v1/ledger/receipts/{id}", get(money::receipts::<A>))
         .route("/api/v1/wallet", get(money::wallet::<A>))
         .route("/api/v1/wallet/withdraw", post(money::withdraw::<A>))
         .route(

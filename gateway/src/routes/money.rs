@@ -2,12 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use qubix_protocol::api::{ApiError, Billing, LedgerEntry, Transfer, Wallet, WithdrawRequest};
+use qubix_protocol::api::{
+    ApiError, Billing, LedgerEntry, SignedReceipt, Transfer, Wallet, WithdrawRequest,
+};
 
 use super::market::reply;
 use crate::config::AppState;
 use crate::error::ApiErrorResponse;
-use crate::extract::{ApiJson, Params};
+use crate::extract::{ApiJson, InstanceId, Params};
 use crate::node_api::NodeApi;
 use crate::validate;
 
@@ -41,6 +43,19 @@ pub(crate) async fn ledger_entries<A: NodeApi>(
         .unwrap_or(DEFAULT_LEDGER_LIMIT);
     let offset = params.number("offset", u32::MAX)?.unwrap_or(0);
     reply(s.api.ledger_entries(limit, offset).await)
+}
+
+/// `GET /api/v1/ledger/receipts/{id}`
+#[utoipa::path(get, path = "/api/v1/ledger/receipts/{id}", tag = "money",
+    params(("id" = String, Path, description = "Agreement (instance) id")),
+    responses((status = 200, description = "The consumer's signed cumulative receipts, oldest first", body = Vec<SignedReceipt>),
+        (status = 400, description = "`invalid_value`: not an agreement id", body = ApiError),
+        (status = 404, description = "`not_found`: the ledger does not know the agreement", body = ApiError)))]
+pub(crate) async fn receipts<A: NodeApi>(
+    State(s): State<AppState<A>>,
+    InstanceId(id): InstanceId,
+) -> Result<Json<Vec<SignedReceipt>>, ApiErrorResponse> {
+    reply(s.api.receipts(id).await)
 }
 
 /// `GET /api/v1/wallet`

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use qubix_protocol::Signed;
 use qubix_protocol::api::{
     Billing, CheckKind, Connection, Earnings, GpuInfo, GpuSample, GpusView, Instance,
     InstanceBilling, LedgerEntry, LogLine, LogStream, MetricsSample, NodeInfo, OfferView, PeerInfo,
-    Posting, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus, Wallet,
+    Posting, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Wallet,
 };
+use qubix_protocol::billing::Receipt;
 use qubix_protocol::control::JobState;
 use qubix_protocol::job::PortPurpose;
 use qubix_protocol::offer::{GpuSpec, Location, Offer, PcieLink, Version};
@@ -274,6 +276,25 @@ pub fn billing() -> Billing {
             refunded: Qu(0),
         }],
     }
+}
+
+/// The running instance's receipts, really signed by the consumer's key (seed 7).
+pub fn receipts(id: AgreementId) -> Vec<SignedReceipt> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    (1..=3u64)
+        .map(|n| {
+            let receipt = Receipt {
+                agreement_id: id,
+                consumer: NodeId::from_verifying_key(&key.verifying_key()),
+                report_sequence: n,
+                billable_millis: n * 60_000,
+                amount: Qu(n * 10),
+                issued_at: UnixMillis(NOW.0 - (3 - n) * 60_000),
+            };
+            let signed = Signed::sign(receipt, &key).expect("a receipt fits its size limit");
+            SignedReceipt::from_signed(&signed)
+        })
+        .collect()
 }
 
 /// Ledger transactions, newest first.

@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/instances/{id}/metrics"),
     ("get", "/api/v1/billing"),
     ("get", "/api/v1/ledger/entries"),
+    ("get", "/api/v1/ledger/receipts/{id}"),
     ("get", "/api/v1/wallet"),
     ("post", "/api/v1/wallet/withdraw"),
     ("get", "/api/v1/provider/pricing"),
@@ -213,6 +214,20 @@ fn exchanges() -> Vec<(&'static str, &'static str, String, Option<Value>, u16)> 
             "/api/v1/ledger/entries?limit=5".into(),
             None,
             200,
+        ),
+        (
+            "get",
+            "/api/v1/ledger/receipts/{id}",
+            format!("/api/v1/ledger/receipts/{id}"),
+            None,
+            200,
+        ),
+        (
+            "get",
+            "/api/v1/ledger/receipts/{id}",
+            format!("/api/v1/ledger/receipts/{}", "0".repeat(32)),
+            None,
+            404,
         ),
         ("get", "/api/v1/wallet", "/api/v1/wallet".into(), None, 200),
         (

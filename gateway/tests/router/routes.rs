@@ -1,6 +1,9 @@
 //! Every route's success path against the in-memory node.
 
 use axum::http::{Method, StatusCode, header};
+use qubix_protocol::api::SignedReceipt;
+use qubix_protocol::billing::Receipt;
+use qubix_protocol::{AgreementId, Envelope};
 use serde_json::json;
 
 use crate::common::{Auth, Harness, data, running_id};
@@ -160,6 +163,32 @@ async fn money_routes() {
             .unwrap()
             .len(),
         39
+    );
+    let receipts = h
+        .get(&format!("/api/v1/ledger/receipts/{}", running_id()))
+        .await;
+    assert_eq!(receipts.status, StatusCode::OK);
+    let receipts: Vec<SignedReceipt> = serde_json::from_value(receipts.body).unwrap();
+    assert_eq!(
+        receipts
+            .iter()
+            .map(|r| r.report_sequence)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    for r in &receipts {
+        // The envelope is the evidence: it opens, with the consumer's signature, to the
+        // same figures the JSON shows.
+        let envelope = Envelope::from_bytes(hex::decode(&r.envelope).unwrap()).unwrap();
+        let signed = envelope.open::<Receipt>().unwrap();
+        assert_eq!(signed.signer(), r.consumer);
+        assert_eq!(signed.payload().amount, r.amount);
+    }
+    let unknown = AgreementId::from_bytes([0x42; 16]);
+    let missing = h.get(&format!("/api/v1/ledger/receipts/{unknown}")).await;
+    assert_eq!(
+        (missing.status, missing.body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
     );
     assert_eq!(h.get("/api/v1/wallet").await.body["balance"], 100_000);
     let sent = h

@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use qubix_protocol::api::{Billing, Earnings, InstanceBilling, LedgerEntry, Posting};
+use qubix_protocol::api::{
+    Billing, Earnings, InstanceBilling, LedgerEntry, Posting, SignedReceipt,
+};
+use qubix_protocol::billing::Receipt;
 use qubix_protocol::{AgreementId, Envelope, Qu};
 
 use super::Ledger;
@@ -14,7 +17,7 @@ use super::error::LedgerError;
 use super::operation::{Operation, Side};
 use super::store::{
     AgreementRecord, StoredTxn, WithdrawalRecord, agreement_key, decode, fixed, log_key,
-    receipt_prefix,
+    receipt_prefix, withdrawal_key,
 };
 
 const DAY_MILLIS: u64 = 86_400_000;
@@ -95,6 +98,19 @@ impl Ledger {
     /// The withdrawal, if any.
     pub fn withdrawal(&self, id: &str) -> Result<Option<WithdrawalRecord>, LedgerError> {
         self.store().withdrawal(id)
+    }
+
+    /// Every recorded withdrawal, in id order (ids start with their creation time when the
+    /// node makes them).
+    pub fn withdrawals(&self) -> Result<Vec<WithdrawalRecord>, LedgerError> {
+        self.store()
+            .tree()
+            .scan_prefix(withdrawal_key(""))
+            .map(|item| {
+                let (key, raw) = item?;
+                decode(&key, &raw)
+            })
+            .collect()
     }
 
     /// `GET /api/v1/billing`: the consumer's money, with one line per rental.
@@ -209,6 +225,24 @@ impl Ledger {
                     key: String::from_utf8_lossy(&key).into_owned(),
                     reason: e.to_string(),
                 })
+            })
+            .collect()
+    }
+
+    /// `GET /api/v1/ledger/receipts/{id}`: the agreement's kept receipts, oldest first, each
+    /// with its signature checked again (a receipt that no longer verifies is reported as
+    /// corrupt rather than served).
+    pub fn signed_receipts(&self, id: &AgreementId) -> Result<Vec<SignedReceipt>, LedgerError> {
+        self.receipts(id)?
+            .into_iter()
+            .map(|envelope| {
+                envelope
+                    .open::<Receipt>()
+                    .map(|signed| SignedReceipt::from_signed(&signed))
+                    .map_err(|e| LedgerError::Corrupt {
+                        key: format!("receipt of {id}"),
+                        reason: e.to_string(),
+                    })
             })
             .collect()
     }

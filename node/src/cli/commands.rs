@@ -123,6 +123,7 @@ pub async fn run(conn: &Connection, command: ClientCommand) -> Result<(), CliErr
         ClientCommand::Terminate { id } => act(&client, &id, None, j).await,
         ClientCommand::Ssh { id, exec } => ssh(&client, &id, exec).await,
         ClientCommand::Billing => billing(&client, j).await,
+        ClientCommand::Receipts { id } => receipts(&client, &id, j).await,
         ClientCommand::Wallet(args) => wallet(&client, args, j).await,
     }
 }
@@ -552,6 +553,33 @@ async fn billing(client: &Client, j: bool) -> Result<(), CliError> {
         &["INSTANCE", "BUDGET", "ESCROW", "PAID", "SPENT", "REFUNDED"],
         &rows,
     );
+    Ok(())
+}
+
+async fn receipts(client: &Client, id: &str, j: bool) -> Result<(), CliError> {
+    let id = resolve(client, id).await?;
+    let receipts = client.receipts(id).await?;
+    if j {
+        json(&receipts);
+        return Ok(());
+    }
+    if receipts.is_empty() {
+        println!("no receipts yet: the first comes with the provider's first usage report");
+        return Ok(());
+    }
+    let now = qubix_protocol::UnixMillis::now().0;
+    let rows: Vec<Vec<String>> = receipts
+        .iter()
+        .map(|r| {
+            vec![
+                r.report_sequence.to_string(),
+                format!("{:.1}", r.billable_millis as f64 / 60_000.0),
+                r.amount.to_string(),
+                format!("{}s ago", now.saturating_sub(r.issued_at.0) / 1000),
+            ]
+        })
+        .collect();
+    table(&["REPORT", "BILLED MIN", "TOTAL", "SIGNED"], &rows);
     Ok(())
 }
 

@@ -124,6 +124,11 @@ pub enum ClientCommand {
     },
     /// Balances, escrow and spend per instance.
     Billing,
+    /// The signed usage receipts of an instance (`--json` includes each signed envelope).
+    Receipts {
+        /// Instance id (or a unique prefix).
+        id: String,
+    },
     /// Your wallet: identity and balance; `withdraw` sends QU out.
     Wallet(commands::WalletArgs),
 }

@@ -16,10 +16,11 @@
 
 use std::time::Duration;
 
+use qubix_ledger::book::WithdrawalState;
 use qubix_ledger::book::{Account, Ledger, LedgerError};
 use qubix_ledger::qubic::{Identity, TxId};
 use qubix_ledger::settle::{
-    FinalTransfer, IncomingTransfer, PaymentPurpose, QubicSettlement, Settlement,
+    FinalTransfer, IncomingTransfer, PaymentPurpose, QubicSettlement, Settlement, SettlementError,
 };
 use qubix_protocol::api::{ErrorCode, Event, LedgerEntry};
 use qubix_protocol::control::JobAction;
@@ -93,6 +94,51 @@ pub(crate) async fn adopt_deposits(
     .await
     .map_err(|e| ServiceError::Internal(e.to_string()))?
     .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// Follows withdrawal `id` until its transfer is final or failed and records the outcome,
+/// however long the chain takes (a slow transfer is not a failed one). A withdrawal whose
+/// transfer was never queued (the node stopped between booking and paying) fails with its QU
+/// back in `available`: nothing left the wallet. Returns early, recording nothing, when the
+/// settlement stops; the next start picks the withdrawal up again.
+pub(crate) async fn follow_withdrawal(ledger: Ledger, settlement: QubicSettlement, id: String) {
+    let transfer = PaymentPurpose::Withdrawal { id: id.clone() }.transfer_id();
+    let outcome = loop {
+        match settlement
+            .wait_final(&transfer, Duration::from_secs(600))
+            .await
+        {
+            Ok(done) => break Ok(done),
+            Err(SettlementError::Timeout { state, .. }) => {
+                info!(withdrawal = %id, state, "withdrawal not final yet; still waiting");
+            }
+            Err(SettlementError::UnknownTransfer { .. }) => {
+                break Err(
+                    "the node stopped before the transfer was queued; no QU left the \
+                           wallet"
+                        .to_owned(),
+                );
+            }
+            Err(SettlementError::Shutdown) => return,
+            Err(e) => break Err(e.to_string()),
+        }
+    };
+    let booked = tokio::task::spawn_blocking(move || {
+        let at = UnixMillis::now();
+        let booked = match &outcome {
+            Ok(done) => ledger.withdrawal_final(&id, done, at),
+            Err(reason) => ledger.withdrawal_failed(&id, reason, at),
+        };
+        (id, booked)
+    })
+    .await;
+    match booked {
+        Ok((id, Ok(entry))) => info!(withdrawal = %id, outcome = entry.kind, "withdrawal settled"),
+        Ok((id, Err(e))) => {
+            warn!(withdrawal = %id, error = %e, "ledger refused the withdrawal's outcome");
+        }
+        Err(e) => warn!(error = %e, "recording a withdrawal's outcome panicked"),
+    }
 }
 
 /// Makes sure `needed` QU are available, adopting unrecorded wallet QU first when they are
@@ -226,7 +272,7 @@ impl Service {
         let from: Option<Identity> = terms.payload().pay_to.parse().ok();
         let (net, key, internal) = (self.net.clone(), self.key.clone(), self.internal_tx.clone());
         let cancel = self.shutdown.child_token();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let deadline = tokio::time::Instant::now() + REFUND_WAIT;
             let mut poll = tokio::time::interval(REFUND_POLL);
             while tokio::time::Instant::now() < deadline {
@@ -331,7 +377,7 @@ impl Service {
             return;
         };
         let internal = self.internal_tx.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let result = async {
                 let transfer = settlement
                     .pay(&to, due, PaymentPurpose::Refund { agreement: id })
@@ -375,7 +421,7 @@ impl Service {
         {
             let ledger = self.ledger.clone();
             let cancel = self.shutdown.child_token();
-            tokio::spawn(async move {
+            self.spawn(async move {
                 // Until the RPC answers, backing off to a try a minute; a launch or a
                 // withdrawal reads the balance again anyway.
                 let mut pause = Duration::from_secs(2);
@@ -391,6 +437,24 @@ impl Service {
                     pause = (pause * 2).min(Duration::from_secs(60));
                 }
             });
+        }
+        if let Some(settlement) = self.settlement.clone() {
+            match self.ledger.withdrawals() {
+                Ok(all) => {
+                    for w in all
+                        .into_iter()
+                        .filter(|w| w.state == WithdrawalState::Pending)
+                    {
+                        info!(withdrawal = %w.id, amount = %w.amount, "following a pending withdrawal");
+                        self.spawn(follow_withdrawal(
+                            self.ledger.clone(),
+                            settlement.clone(),
+                            w.id,
+                        ));
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot list pending withdrawals"),
+            }
         }
         let ended: Vec<(AgreementId, Role)> = self
             .jobs

@@ -8,7 +8,7 @@ use qubix_protocol::api::{
 };
 use qubix_protocol::api::{GpuInfo, GpusView, LogLine, MetricsSample, ProviderJob};
 use qubix_protocol::control::JobAction;
-use qubix_protocol::query::{Explanation, OfferFacts, Query, explain};
+use qubix_protocol::query::{Explanation, Query};
 use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, NodeId};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -103,6 +103,8 @@ pub(crate) enum Command {
     Pricing(Reply<ProviderPricing>),
     /// Sets the provider's pricing and republishes its offers.
     SetPricing(ProviderPricing, Reply<ProviderPricing>),
+    /// Follow a withdrawal queued for payment until its outcome is recorded.
+    FollowWithdrawal(String),
 }
 
 /// A cloneable handle to a running node.
@@ -245,6 +247,16 @@ impl NodeHandle {
         self.call(|reply| Command::SetPricing(pricing, reply)).await
     }
 
+    /// Has the service follow withdrawal `id` (booked in the ledger, its transfer queued)
+    /// until the ledger records it final or failed. A node that stops first picks it up
+    /// again at its next start.
+    pub async fn follow_withdrawal(&self, id: String) -> Result<(), ServiceError> {
+        self.commands
+            .send(Command::FollowWithdrawal(id))
+            .await
+            .map_err(|_| ServiceError::Shutdown)
+    }
+
     /// Stops, starts, restarts or terminates an instance; returns it after the provider
     /// answered.
     pub async fn act(&self, id: AgreementId, action: JobAction) -> Result<Instance, ServiceError> {
@@ -365,7 +377,7 @@ impl Service {
             Command::Explain { q, reply } => {
                 let result = Query::parse(&q)
                     .map_err(invalid_query)
-                    .map(|query| explain(&query, self.facts()));
+                    .map(|query| self.book.explain(&query, |_| None));
                 let _ = reply.send(result);
             }
             Command::Launch(request, reply) => self.launch(*request, reply),
@@ -404,6 +416,15 @@ impl Service {
             Command::Pricing(reply) => {
                 let _ = reply.send(self.provider_mut().map(|p| p.pricing()));
             }
+            Command::FollowWithdrawal(id) => {
+                if let Some(settlement) = self.settlement.clone() {
+                    self.spawn(super::accounts::follow_withdrawal(
+                        self.ledger.clone(),
+                        settlement,
+                        id,
+                    ));
+                }
+            }
             Command::SetPricing(pricing, reply) => {
                 let result = self.provider_mut().and_then(|p| p.set_pricing(&pricing));
                 if result.is_ok() {
@@ -425,10 +446,6 @@ impl Service {
         })
     }
 
-    fn facts(&self) -> impl Iterator<Item = OfferFacts<'_>> {
-        self.book.iter().map(|o| OfferFacts::new(o.payload(), None))
-    }
-
     fn offers_page(
         &self,
         q: &str,
@@ -437,7 +454,7 @@ impl Service {
         offset: Option<u32>,
     ) -> Result<OffersPage, ServiceError> {
         let query = build_query(q, sort, limit, offset)?;
-        let page = query.page(self.facts());
+        let page = self.book.search(&query, |_| None);
         Ok(OffersPage {
             total: page.total_matched,
             offset: page.offset,

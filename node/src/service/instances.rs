@@ -436,7 +436,7 @@ impl Service {
             feeds,
             internal: self.internal_tx.clone(),
         };
-        tokio::spawn(driver.run(self.shutdown.child_token()));
+        self.spawn(driver.run(self.shutdown.child_token()));
     }
 
     /// Records what the provider said about an instance.
@@ -570,7 +570,7 @@ impl Service {
         };
         let (net, key, internal) = (self.net.clone(), self.key.clone(), self.internal_tx.clone());
         let provider = terms.payload().provider.to_peer_id();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let result = control(&net, &key, provider, id, action).await;
             let _ = internal.send(Internal::Acted { id, result, reply }).await;
         });

@@ -190,7 +190,7 @@ impl Service {
             .filter(|(_, j)| j.role == Role::Provider && !j.state.is_final())
             .map(|(id, _)| *id)
             .collect();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let Ok(list) = runtime.list_managed().await else {
                 return;
             };
@@ -346,7 +346,7 @@ impl Service {
         let tx: TxId = tx_id.parse().map_err(|_| JobErrorCode::Refused)?;
         let me = settlement.identity();
         let internal = self.internal_tx.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             for _ in 0..30 {
                 match settlement.verify_incoming(&tx, &me, None, Qu(1)).await {
                     Ok(incoming) => {

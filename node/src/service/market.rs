@@ -296,15 +296,10 @@ impl Service {
         }
         let author = source.and_then(|p| NodeId::from_peer_id(&p).ok());
         let (verdict, change) = judge_gossip(&mut self.book, &data, author, now);
-        let acceptance = match verdict {
-            Verdict::Accept => MessageAcceptance::Accept,
-            Verdict::Ignore(_) => MessageAcceptance::Ignore,
-            Verdict::Reject(reason) => {
-                warn!(peer = %from, author = ?source, reason, "rejected gossip");
-                MessageAcceptance::Reject
-            }
-        };
-        let _ = self.net.report(id, from, acceptance).await;
+        if let Verdict::Reject(reason) = verdict {
+            warn!(peer = %from, author = ?source, reason, "rejected gossip");
+        }
+        let _ = self.net.report(id, from, verdict.acceptance()).await;
         self.emit_change(change);
     }
 
@@ -336,7 +331,7 @@ impl Service {
     fn fetch_sync_page(&self, peer: PeerId, after: Option<(NodeId, OfferId)>, page: u32) {
         let net = self.net.clone();
         let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let request = OfferSyncRequest {
                 after,
                 limit: SYNC_PAGE_MAX,

@@ -21,6 +21,7 @@ use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, NodeId, UnixMillis};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::gpu::GpuProbe;
@@ -174,6 +175,12 @@ pub(crate) struct Service {
     /// Provider jobs that ended and wait for the consumer's final receipt, with the moment
     /// their books close without it.
     ending: HashMap<AgreementId, tokio::time::Instant>,
+    /// The service's background tasks (payments being verified, refunds awaited,
+    /// withdrawals followed, …): stopped and awaited when the service ends, so nothing
+    /// holding the node's database outlives it.
+    tasks: TaskTracker,
+    /// Stops them.
+    tasks_stop: CancellationToken,
 }
 
 /// Capacity of the queue of runner reports.
@@ -230,6 +237,8 @@ pub fn start(
         gpu_note: setup.gpu_note,
         ledger: setup.ledger,
         ending: HashMap::new(),
+        tasks: TaskTracker::new(),
+        tasks_stop: CancellationToken::new(),
     };
     service.restore_reservations();
     service.resume_jobs();
@@ -271,14 +280,14 @@ impl Service {
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         let mut republish = tokio::time::interval(self.republish_period());
         info!(node = %self.key.node_id(), network = %self.network_name, "node service started");
-        loop {
+        let crashed = loop {
             tokio::select! {
                 biased;
                 () = crash.cancelled() => {
                     warn!("node killed: offers are not withdrawn and expire on their own");
-                    return;
+                    break true;
                 }
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break false,
                 Some(event) = net_events.recv() => self.on_network_event(event).await,
                 Some(msg) = internal.recv() => self.on_internal(msg).await,
                 Some((id, input)) = job_inputs.recv() => {
@@ -288,9 +297,27 @@ impl Service {
                 _ = republish.tick() => self.publish_offers().await,
                 _ = sweep.tick() => self.sweep().await,
             }
+        };
+        if !crashed {
+            self.withdraw_offers().await;
         }
-        self.withdraw_offers().await;
+        self.tasks_stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
         info!("node service stopped");
+    }
+
+    /// Runs `task` in the background until it finishes or the service stops (then it is
+    /// dropped where it stands, as a crash would; everything it does is idempotent or
+    /// resumed at the next start).
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let stop = self.tasks_stop.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = task => {}
+            }
+        });
     }
 
     fn republish_period(&self) -> Duration {

@@ -214,7 +214,7 @@ impl Service {
         let tx = self.internal_tx.clone();
         let ledger = self.ledger.clone();
         let settlement = self.settlement.clone();
-        tokio::spawn(async move {
+        self.spawn(async move {
             // The most the rental can cost; the agreed budget is at most this.
             let budget = request.payload().max_budget().unwrap_or(Qu(u64::MAX));
             if let Err(e) =
@@ -262,18 +262,9 @@ impl Service {
             .map_err(|e| {
                 ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("query".into()))
             })?;
-        let page = query.page(
-            self.book
-                .iter()
-                .map(|o| qubix_protocol::query::OfferFacts::new(o.payload(), None)),
-        );
+        let page = self.book.search(&query, |_| None);
         page.items.first().map(|f| f.offer.clone()).ok_or_else(|| {
-            let explanation = qubix_protocol::query::explain(
-                &query,
-                self.book
-                    .iter()
-                    .map(|o| qubix_protocol::query::OfferFacts::new(o.payload(), None)),
-            );
+            let explanation = self.book.explain(&query, |_| None);
             ServiceError::Api(
                 ErrorCode::NoMatch,
                 explanation.summary(),

@@ -5,7 +5,7 @@ use qubix_protocol::AgreementId;
 use qubix_protocol::api::{
     ApiError, Billing, Earnings, ErrorCode, Event, Explanation, GpusView, Health, Instance,
     InstanceAction, LaunchRequest, LedgerEntry, NodeInfo, OfferView, OffersPage, PeerInfo,
-    ProviderJob, ProviderPricing, ProviderStatus, Transfer, Wallet, WithdrawRequest,
+    ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{EndReason, JobState};
 use std::sync::atomic::Ordering;
@@ -185,6 +185,17 @@ impl NodeApi for FakeNode {
             .skip(offset as usize)
             .take(limit as usize)
             .collect())
+    }
+
+    async fn receipts(&self, id: AgreementId) -> ApiResult<Vec<SignedReceipt>> {
+        if self.lock().billing.instances.iter().any(|i| i.id == id) {
+            Ok(data::receipts(id))
+        } else {
+            Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no agreement {id} in this node's ledger"),
+            ))
+        }
     }
 
     async fn wallet(&self) -> ApiResult<Wallet> {
