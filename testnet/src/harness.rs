@@ -81,17 +81,23 @@ impl NodeSpec {
     }
 }
 
-/// A node's wallet: a seed derived from the testnet, the node's index and name, so a
-/// restarted node keeps its wallet.
-pub fn wallet_for(network: &str, index: usize, name: &str) -> KeyPair {
+/// The 55-letter seed of [`wallet_for`], for a node started as a process
+/// (`QUBIX_WALLET_SEED`). Testnet money only: the seed follows from public names.
+pub fn wallet_seed_for(network: &str, index: usize, name: &str) -> String {
     let digest = Sha256::new()
         .chain_update(network.as_bytes())
         .chain_update(index.to_le_bytes())
         .chain_update(name.as_bytes())
         .finalize();
-    let seed: String = (0..55)
+    (0..55)
         .map(|i| char::from(b'a' + digest[i % 32].wrapping_add(i as u8) % 26))
-        .collect();
+        .collect()
+}
+
+/// A node's wallet: a seed derived from the testnet, the node's index and name, so a
+/// restarted node keeps its wallet.
+pub fn wallet_for(network: &str, index: usize, name: &str) -> KeyPair {
+    let seed = wallet_seed_for(network, index, name);
     match Seed::new(&seed) {
         Ok(seed) => KeyPair::from_seed(&seed),
         Err(_) => unreachable!("55 lowercase letters are always a valid seed"),

@@ -35,8 +35,8 @@ enum Command {
         /// Where to write the JSON result as well.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Run only these benchmarks (comma-separated): propagation, join, ledger,
-        /// container, launch, http.
+        /// Run only these benchmarks (comma-separated): propagation, join, negotiation,
+        /// ledger, container, launch, http, memory.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -64,6 +64,10 @@ async fn bench(
         eprintln!("measuring join-to-full-book with {offers} offers…");
         figures.push(bench::join_to_full_book(offers, rtt).await?);
     }
+    if run("negotiation") {
+        eprintln!("measuring the negotiation round trip…");
+        figures.extend(bench::negotiation_round_trip(if quick { 10 } else { 30 }, rtt).await?);
+    }
     if run("ledger") {
         eprintln!("measuring durable ledger operations and signatures…");
         figures.extend(bench::ledger(quick)?);
@@ -84,6 +88,11 @@ async fn bench(
         let market = if quick { 10_000 } else { 100_000 };
         eprintln!("measuring marketplace queries over HTTP with {market} offers…");
         figures.extend(bench::http_query(market).await?);
+    }
+    if run("memory") {
+        let offers = if quick { 10_000 } else { 100_000 };
+        eprintln!("measuring a node process's memory, idle and with {offers} offers…");
+        figures.extend(bench::node_memory(offers).await?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&figures)?);

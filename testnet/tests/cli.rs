@@ -9,7 +9,7 @@
 //! A stale binary is used as it is: rebuild it after changing the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -19,47 +19,8 @@ use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// `target/<profile>/qubix`, next to this test's `deps/` folder; built when missing.
 fn qubix_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lies in target/<profile>/deps");
-    let bin = profile_dir.join(format!("qubix{}", std::env::consts::EXE_SUFFIX));
-    if bin.exists() {
-        return bin;
-    }
-    let target_dir = profile_dir.parent().expect("target/<profile> has a parent");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "-p",
-            "qubix-node",
-            "--bin",
-            "qubix",
-            "--target-dir",
-        ])
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    match profile_dir.file_name().and_then(|n| n.to_str()) {
-        Some("debug") | None => {}
-        Some("release") => {
-            build.arg("--release");
-        }
-        Some(other) => {
-            build.args(["--profile", other]);
-        }
-    }
-    let status = build.status().expect("cargo runs");
-    assert!(
-        status.success() && bin.exists(),
-        "{} is missing and building it failed: run `cargo build -p qubix-node --bin qubix`",
-        bin.display()
-    );
-    bin
+    qubix_testnet::process::qubix_binary().unwrap()
 }
 
 /// Runs `qubix ARGS` with the given API URL and token (none: no token anywhere).

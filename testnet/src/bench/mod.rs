@@ -3,12 +3,14 @@
 
 mod market;
 mod more;
+mod node;
 mod rtt;
 
 use serde::Serialize;
 
 pub use market::{join_to_full_book, offer_propagation};
 pub use more::{container_start, http_query, launch_to_running, ledger};
+pub use node::{negotiation_round_trip, node_memory};
 pub use rtt::loopback_rtt;
 
 /// One measured figure beside its baseline.

@@ -1,0 +1,263 @@
+//! Nodes as operating-system processes: the `qubix` binary started with `qubix node`, as a
+//! user runs it. `up --processes` runs its network this way, the memory benchmark measures
+//! a node's resident set this way, and the CLI tests find the binary here.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+
+use crate::harness::{TestnetError, wait_until};
+
+fn fail(name: &str, message: impl std::fmt::Display) -> TestnetError {
+    TestnetError::Node {
+        name: name.into(),
+        message: message.to_string(),
+    }
+}
+
+/// `target/<profile>/qubix`, beside the running program (or beside its `deps/` folder, for
+/// a test binary); built with cargo, in the same profile, when it is missing or when cargo
+/// runs this program (so that it is never stale).
+pub fn qubix_binary() -> Result<PathBuf, TestnetError> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe
+        .parent()
+        .ok_or_else(|| fail("qubix", "the running program has no folder"))?;
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir = dir
+            .parent()
+            .ok_or_else(|| fail("qubix", "deps/ has no parent"))?;
+    }
+    let bin = dir.join(format!("qubix{}", std::env::consts::EXE_SUFFIX));
+    // Run by cargo (`cargo run`, `cargo test`): let cargo bring the binary up to date,
+    // a no-op when it is; otherwise use it as it is.
+    if bin.exists() && std::env::var_os("CARGO").is_none() {
+        return Ok(bin);
+    }
+    let target_dir = dir
+        .parent()
+        .ok_or_else(|| fail("qubix", "target/<profile> has no parent"))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args([
+            "build",
+            "-p",
+            "qubix-node",
+            "--bin",
+            "qubix",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => {}
+        Some("release") => {
+            build.arg("--release");
+        }
+        Some(other) => {
+            build.args(["--profile", other]);
+        }
+    }
+    let status = build.status()?;
+    if status.success() && bin.exists() {
+        Ok(bin)
+    } else {
+        Err(fail(
+            "qubix",
+            format!(
+                "{} is missing and building it failed: run `cargo build -p qubix-node --bin qubix`",
+                bin.display()
+            ),
+        ))
+    }
+}
+
+/// How to start one `qubix node` process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Its name (for messages).
+    pub name: String,
+    /// Its data directory (created when missing).
+    pub data_dir: PathBuf,
+    /// `--network`.
+    pub network: String,
+    /// The TCP port on 127.0.0.1 (0: any free one).
+    pub port: u16,
+    /// `--bootstrap` addresses.
+    pub bootstrap: Vec<String>,
+    /// `--qubic-rpc`.
+    pub qubic_rpc: String,
+    /// `QUBIX_WALLET_SEED` (never put on the command line, where `ps` would show it).
+    pub wallet_seed: String,
+    /// `--simulate-gpu` (makes it a provider).
+    pub simulate_gpu: Option<String>,
+    /// `--price`.
+    pub price: Option<u64>,
+    /// `--country`.
+    pub country: Option<String>,
+    /// `--gateway`.
+    pub gateway: Option<std::net::SocketAddr>,
+}
+
+/// A running `qubix node` process; killed when dropped unless stopped first.
+#[derive(Debug)]
+pub struct NodeProcess {
+    /// Its name.
+    pub name: String,
+    child: Child,
+    /// The console login URL it printed, when it serves a gateway.
+    pub console: Option<String>,
+    /// Its log file (stderr).
+    pub log: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts the node and waits until it runs (it prints its console URL when it has a
+    /// gateway; otherwise, until its log says it is running).
+    pub async fn start(binary: &Path, spec: &ProcessSpec) -> Result<NodeProcess, TestnetError> {
+        std::fs::create_dir_all(&spec.data_dir)?;
+        let log = spec.data_dir.join("node.log");
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.arg("node")
+            .arg("--data-dir")
+            .arg(&spec.data_dir)
+            .args(["--network", &spec.network])
+            .args(["--listen", &format!("/ip4/127.0.0.1/tcp/{}", spec.port)])
+            .args(["--qubic-rpc", &spec.qubic_rpc])
+            .arg("--no-mdns")
+            .env("QUBIX_WALLET_SEED", &spec.wallet_seed)
+            .env("RUST_LOG", "info,libp2p_gossipsub=warn,libp2p_kad=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true);
+        if !spec.bootstrap.is_empty() {
+            cmd.args(["--bootstrap", &spec.bootstrap.join(",")]);
+        }
+        if let Some(gpus) = &spec.simulate_gpu {
+            cmd.args(["--simulate-gpu", gpus]);
+        }
+        if let Some(price) = spec.price {
+            cmd.args(["--price", &price.to_string()]);
+        }
+        if let Some(country) = &spec.country {
+            cmd.args(["--country", country]);
+        }
+        if let Some(addr) = spec.gateway {
+            cmd.args(["--gateway", &addr.to_string()]);
+        }
+        let mut child = cmd.spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| fail(&spec.name, "no stdout"))?;
+        // The console line comes on stdout once the node runs; the reader ends with the
+        // process.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("console: ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let mut node = NodeProcess {
+            name: spec.name.clone(),
+            child,
+            console: None,
+            log,
+        };
+        if spec.gateway.is_some() {
+            match tokio::time::timeout(Duration::from_secs(60), rx).await {
+                Ok(Ok(url)) => node.console = Some(url),
+                _ => {
+                    return Err(node
+                        .failed("did not print its console URL within 60 s")
+                        .await);
+                }
+            }
+        } else {
+            let log = node.log.clone();
+            let started = wait_until(Duration::from_secs(60), "the node to run", || {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                async move { text.contains("node running").then_some(()) }
+            })
+            .await;
+            if started.is_err() {
+                return Err(node.failed("did not log `node running` within 60 s").await);
+            }
+        }
+        Ok(node)
+    }
+
+    async fn failed(&mut self, what: &str) -> TestnetError {
+        let _ = self.child.kill().await;
+        let tail: String = std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        fail(&self.name, format!("{what}; its log ends with:\n{tail}"))
+    }
+
+    /// The operating-system process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Resident memory now, in bytes (Linux: `VmRSS` of `/proc/<pid>/status`).
+    pub fn rss_bytes(&self) -> Result<u64, TestnetError> {
+        let pid = self
+            .pid()
+            .ok_or_else(|| fail(&self.name, "the process has exited"))?;
+        rss_of(pid)
+    }
+
+    /// Stops it as Ctrl-C would (SIGTERM: offers withdrawn, state saved), waiting up to
+    /// 30 s; killed after that.
+    pub async fn stop(mut self) -> Result<(), TestnetError> {
+        let Some(pid) = self.pid() else {
+            return Ok(());
+        };
+        let _ = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status();
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(status) => {
+                status?;
+                Ok(())
+            }
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Err(fail(
+                    &self.name,
+                    "did not stop within 30 s of SIGTERM; killed",
+                ))
+            }
+        }
+    }
+}
+
+/// Resident memory of process `pid`, in bytes.
+pub fn rss_of(pid: u32) -> Result<u64, TestnetError> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| fail("rss", format!("no VmRSS for process {pid}")))
+}
