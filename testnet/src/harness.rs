@@ -3,7 +3,7 @@
 //! timeout that names what did not happen.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use libp2p::Multiaddr;
@@ -164,7 +164,7 @@ impl TestNode {
 pub struct Testnet {
     /// The nodes, in start order.
     pub nodes: Vec<TestNode>,
-    dir: tempfile::TempDir,
+    dir: NetDir,
     network: String,
     heartbeat: Duration,
     offer_ttl_secs: u64,
@@ -189,6 +189,39 @@ impl Drop for Rogue {
     }
 }
 
+/// Where a testnet keeps its nodes' data: a temporary folder removed with it, or a folder
+/// kept for the next start.
+#[derive(Debug)]
+enum NetDir {
+    Temp(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl NetDir {
+    fn path(&self) -> &Path {
+        match self {
+            NetDir::Temp(t) => t.path(),
+            NetDir::Kept(p) => p,
+        }
+    }
+}
+
+/// A devnet ticking every `tick`, restored from `state` when that file exists.
+async fn start_devnet(
+    tick: Duration,
+    state: Option<PathBuf>,
+) -> Result<DevnetHandle, TestnetError> {
+    let config = DevnetConfig {
+        tick_period: Some(tick),
+        state,
+        ..DevnetConfig::default()
+    };
+    Devnet::start(config).await.map_err(|e| TestnetError::Node {
+        name: "devnet".into(),
+        message: e.to_string(),
+    })
+}
+
 /// Builds a [`Testnet`]: `Testnet::builder("name").devnet(tick).build().await`.
 #[derive(Debug, Clone)]
 pub struct TestnetBuilder {
@@ -196,6 +229,7 @@ pub struct TestnetBuilder {
     devnet_tick: Option<Duration>,
     heartbeat: Duration,
     offer_ttl_secs: u64,
+    keep: Option<PathBuf>,
 }
 
 impl TestnetBuilder {
@@ -217,12 +251,25 @@ impl TestnetBuilder {
         self
     }
 
+    /// Keeps the nodes' data (keys, databases, ledgers) in `dir` and the devnet's chain in
+    /// `dir/devnet.json` (saved at [`Testnet::shutdown`]), and reuses both when they are
+    /// there: the same nodes, wallets and balances as last time.
+    pub fn keep_in(mut self, dir: PathBuf) -> Self {
+        self.keep = Some(dir);
+        self
+    }
+
     /// Starts the devnet, if asked for; nodes are added with [`Testnet::add`].
     pub async fn build(self) -> Result<Testnet, TestnetError> {
-        let mut net = match self.devnet_tick {
-            Some(tick) => Testnet::with_devnet(&self.name, tick).await?,
-            None => Testnet::new(&self.name)?,
-        };
+        let mut net = Testnet::new(&self.name)?;
+        if let Some(dir) = &self.keep {
+            std::fs::create_dir_all(dir)?;
+            net.dir = NetDir::Kept(dir.clone());
+        }
+        if let Some(tick) = self.devnet_tick {
+            let state = self.keep.as_ref().map(|d| d.join("devnet.json"));
+            net.devnet = Some(start_devnet(tick, state).await?);
+        }
         net.heartbeat = self.heartbeat;
         net.offer_ttl_secs = self.offer_ttl_secs;
         Ok(net)
@@ -237,6 +284,7 @@ impl Testnet {
             devnet_tick: None,
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
+            keep: None,
         }
     }
 
@@ -244,7 +292,7 @@ impl Testnet {
     pub fn new(name: &str) -> Result<Self, TestnetError> {
         Ok(Self {
             nodes: Vec::new(),
-            dir: tempfile::tempdir()?,
+            dir: NetDir::Temp(tempfile::tempdir()?),
             network: name.into(),
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
@@ -256,17 +304,7 @@ impl Testnet {
     /// A testnet with a Qubic devnet (ticks every `tick`) that nodes settle against.
     pub async fn with_devnet(name: &str, tick: Duration) -> Result<Self, TestnetError> {
         let mut net = Self::new(name)?;
-        let config = DevnetConfig {
-            tick_period: Some(tick),
-            ..DevnetConfig::default()
-        };
-        let devnet = Devnet::start(config)
-            .await
-            .map_err(|e| TestnetError::Node {
-                name: "devnet".into(),
-                message: e.to_string(),
-            })?;
-        net.devnet = Some(devnet);
+        net.devnet = Some(start_devnet(tick, None).await?);
         Ok(net)
     }
 
@@ -379,7 +417,9 @@ impl Testnet {
             .path()
             .join(format!("{}-{}", self.nodes.len(), spec.name));
         let index = self.nodes.len();
-        if let (Some(devnet), true) = (&self.devnet, spec.funds > 0) {
+        // A restored devnet already holds what the wallets were given (and did with it).
+        let fresh_chain = self.devnet.as_ref().is_some_and(|d| !d.restored());
+        if let (Some(devnet), true) = (&self.devnet, fresh_chain && spec.funds > 0) {
             devnet.fund(
                 &wallet_for(&self.network, index, &spec.name).identity(),
                 spec.funds,
@@ -489,11 +529,21 @@ impl Testnet {
         Ok(())
     }
 
-    /// Stops every node.
+    /// Stops every node, then saves the devnet's chain when the testnet is kept.
     pub async fn shutdown(mut self) {
         for i in 0..self.nodes.len() {
             self.stop(i).await;
         }
+        if let Some(devnet) = &self.devnet
+            && let Err(e) = devnet.save()
+        {
+            tracing::warn!(error = %e, "the devnet's chain was not saved");
+        }
+    }
+
+    /// The folder holding the nodes' data dirs.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::harness::{TestnetError, wait_until};
+use crate::harness::TestnetError;
 
 fn fail(name: &str, message: impl std::fmt::Display) -> TestnetError {
     TestnetError::Node {
@@ -19,8 +19,9 @@ fn fail(name: &str, message: impl std::fmt::Display) -> TestnetError {
 }
 
 /// `target/<profile>/qubix`, beside the running program (or beside its `deps/` folder, for
-/// a test binary); built with cargo, in the same profile, when it is missing or when cargo
-/// runs this program (so that it is never stale).
+/// a test binary); built with cargo, in the same profile, when it is missing. The test
+/// command builds it with the workspace; after changing the node, rebuild it with
+/// `cargo build -p qubix-node --bin qubix` (in the same profile) before `up --processes`.
 pub fn qubix_binary() -> Result<PathBuf, TestnetError> {
     let exe = std::env::current_exe()?;
     let mut dir = exe
@@ -32,9 +33,7 @@ pub fn qubix_binary() -> Result<PathBuf, TestnetError> {
             .ok_or_else(|| fail("qubix", "deps/ has no parent"))?;
     }
     let bin = dir.join(format!("qubix{}", std::env::consts::EXE_SUFFIX));
-    // Run by cargo (`cargo run`, `cargo test`): let cargo bring the binary up to date,
-    // a no-op when it is; otherwise use it as it is.
-    if bin.exists() && std::env::var_os("CARGO").is_none() {
+    if bin.exists() {
         return Ok(bin);
     }
     let target_dir = dir
@@ -135,6 +134,7 @@ impl NodeProcess {
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true);
+        let mut log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
         if !spec.bootstrap.is_empty() {
             cmd.args(["--bootstrap", &spec.bootstrap.join(",")]);
         }
@@ -155,17 +155,26 @@ impl NodeProcess {
             .stdout
             .take()
             .ok_or_else(|| fail(&spec.name, "no stdout"))?;
-        // The console line comes on stdout once the node runs; the reader ends with the
-        // process.
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        // The node logs and prints on stdout: every line goes to the log file; the reader
+        // reports the console URL (with a gateway) or the "node running" line (without),
+        // and ends with the process.
+        let wants_console = spec.gateway.is_some();
+        let (tx, rx) = tokio::sync::oneshot::channel::<Option<String>>();
         tokio::spawn(async move {
+            use std::io::Write as _;
             let mut tx = Some(tx);
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("console: ")
+                let _ = writeln!(log_file, "{line}");
+                let ready = match line.strip_prefix("console: ") {
+                    Some(url) if wants_console => Some(Some(url.to_owned())),
+                    _ if !wants_console && line.contains("node running") => Some(None),
+                    _ => None,
+                };
+                if let Some(ready) = ready
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(url.to_owned());
+                    let _ = tx.send(ready);
                 }
             }
         });
@@ -175,25 +184,9 @@ impl NodeProcess {
             console: None,
             log,
         };
-        if spec.gateway.is_some() {
-            match tokio::time::timeout(Duration::from_secs(60), rx).await {
-                Ok(Ok(url)) => node.console = Some(url),
-                _ => {
-                    return Err(node
-                        .failed("did not print its console URL within 60 s")
-                        .await);
-                }
-            }
-        } else {
-            let log = node.log.clone();
-            let started = wait_until(Duration::from_secs(60), "the node to run", || {
-                let text = std::fs::read_to_string(&log).unwrap_or_default();
-                async move { text.contains("node running").then_some(()) }
-            })
-            .await;
-            if started.is_err() {
-                return Err(node.failed("did not log `node running` within 60 s").await);
-            }
+        match tokio::time::timeout(Duration::from_secs(60), rx).await {
+            Ok(Ok(console)) => node.console = console,
+            _ => return Err(node.failed("did not come up within 60 s").await),
         }
         Ok(node)
     }

@@ -1,5 +1,7 @@
 //! `qubix-testnet up`: providers with varied simulated GPUs, prices and locations, one
-//! consumer node, every node a real `qubix` node on loopback TCP in its own data dir.
+//! consumer node, every node a real `qubix` node on loopback TCP in its own data dir: in
+//! this process, or (`--processes`) each its own `qubix node` process. `--keep` keeps the
+//! nodes' data and the devnet's chain for the next `up --keep`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,10 +20,21 @@ pub(crate) struct UpArgs {
     /// Address of the consumer's API and console.
     #[arg(long, default_value = "127.0.0.1:8080")]
     gateway: SocketAddr,
-    /// Where to write testnet.json (node ids, addresses, console URL and token).
+    /// Where to write testnet.json (node ids, addresses, console URL and token), and the
+    /// kept state with --keep (default: .qubix-testnet).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Keep the nodes' data (keys, ledgers, jobs) and the devnet's chain (balances, history)
+    /// in <data-dir>/state, and reuse them when they are there.
+    #[arg(long)]
+    keep: bool,
+    /// Run every node as its own `qubix node` OS process instead of inside this one.
+    #[arg(long)]
+    processes: bool,
 }
+
+/// The network name of `up`.
+const NETWORK: &str = "testnet";
 
 /// The provider line-up: (GPUs, price per GPU-hour, country).
 const LINEUP: [(&str, u64, &str); 8] = [
@@ -55,38 +68,88 @@ struct TestnetFile {
     simulated: bool,
 }
 
+/// The network's nodes: the providers of the line-up, then the consumer.
+fn specs(providers: usize, gateway: SocketAddr) -> Vec<NodeSpec> {
+    let mut specs: Vec<NodeSpec> = (0..providers)
+        .map(|i| {
+            let (gpus, price, country) = LINEUP[i % LINEUP.len()];
+            NodeSpec::provider(&format!("provider-{i}"), gpus, price, country)
+        })
+        .collect();
+    let mut consumer = NodeSpec::consumer("consumer");
+    consumer.funds = 50_000_000;
+    consumer.gateway = Some(gateway);
+    specs.push(consumer);
+    specs
+}
+
 pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.providers == 0 || args.providers > 32 {
         anyhow::bail!("--providers must be 1-32");
     }
-    let mut net = Testnet::with_devnet("testnet", Duration::from_millis(500)).await?;
-    net.set_offer_ttl(300);
-    for i in 0..args.providers {
-        let (gpus, price, country) = LINEUP[i % LINEUP.len()];
-        net.add(NodeSpec::provider(
-            &format!("provider-{i}"),
-            gpus,
-            price,
-            country,
-        ))
-        .await?;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
+    std::fs::create_dir_all(&dir)?;
+    let state = dir.join("state");
+    let mut builder = Testnet::builder(NETWORK)
+        .devnet(Duration::from_millis(500))
+        .offer_ttl_secs(300);
+    if args.keep {
+        builder = builder.keep_in(state.clone());
+    } else if state.exists() {
+        println!(
+            "note: {} holds an earlier --keep network; add --keep to reuse it",
+            state.display()
+        );
     }
-    let mut consumer = NodeSpec::consumer("consumer");
-    consumer.funds = 50_000_000;
-    consumer.gateway = Some(args.gateway);
-    let c = net.add(consumer).await?;
-    let gateway = net.nodes[c]
-        .gateway()
-        .cloned()
-        .ok_or_else(|| anyhow::anyhow!("the consumer has no gateway"))?;
-    let devnet_url = net.devnet().map(|d| d.url().to_owned()).unwrap_or_default();
-    let file = TestnetFile {
-        network: "testnet".into(),
-        console: gateway.login_url.clone(),
-        api: format!("http://{}", gateway.addr),
-        token: gateway.token.clone(),
-        qubic_devnet: devnet_url.clone(),
-        nodes: net
+    let mut net = builder.build().await?;
+    let restored = net.devnet().is_some_and(|d| d.restored());
+    let specs = specs(args.providers, args.gateway);
+    if args.processes {
+        let nodes = processes::start(&net, &specs).await?;
+        let (entries, console) = processes::describe(&net, &specs, &nodes)?;
+        let (api, token) = console
+            .split_once("#token=")
+            .map(|(a, t)| (a.trim_end_matches('/').to_owned(), t.to_owned()))
+            .ok_or_else(|| anyhow::anyhow!("the consumer's console URL carries no token"))?;
+        let gateway = qubix_node::node::GatewayInfo {
+            addr: api
+                .trim_start_matches("http://")
+                .parse()
+                .map_err(|e| anyhow::anyhow!("the consumer's API address {api}: {e}"))?,
+            login_url: console.clone(),
+            token,
+        };
+        announce(
+            &net,
+            &dir,
+            &gateway,
+            entries,
+            restored,
+            "one OS process per node",
+        )?;
+        wait_for_stop_signal().await?;
+        println!("Stopping: terminating instances (containers are removed), stopping nodes…");
+        let client =
+            qubix_sdk::Client::new(format!("http://{}", gateway.addr), gateway.token.clone())?;
+        terminate_all_via_api(&client).await;
+        for (node, _) in nodes.into_iter().rev() {
+            if let Err(e) = node.stop().await {
+                eprintln!("  {e}");
+            }
+        }
+    } else {
+        for spec in specs {
+            net.add(spec).await?;
+        }
+        let c = net.nodes.len() - 1;
+        let gateway = net.nodes[c]
+            .gateway()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("the consumer has no gateway"))?;
+        let entries = net
             .nodes
             .iter()
             .map(|n| NodeEntry {
@@ -96,22 +159,74 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 wallet: n.handle().wallet_identity().to_owned(),
                 simulated_gpus: n.spec.simulate_gpu.clone(),
             })
-            .collect(),
+            .collect();
+        announce(&net, &dir, &gateway, entries, restored, "in this process")?;
+        wait_for_stop_signal().await?;
+        println!("Stopping: terminating instances (containers are removed), withdrawing offers…");
+        let consumer = net.nodes[c].handle().clone();
+        for instance in consumer.instances().await.unwrap_or_default() {
+            if !instance.state.is_final() {
+                if let Err(e) = consumer
+                    .act(instance.id, qubix_protocol::control::JobAction::Terminate)
+                    .await
+                {
+                    eprintln!("  could not terminate {}: {e}", instance.id);
+                }
+            }
+        }
+    }
+    net.shutdown().await;
+    if args.keep {
+        println!("State kept in {}; `up --keep` resumes it.", state.display());
+    }
+    Ok(())
+}
+
+/// Terminates every live instance of the consumer through its API.
+async fn terminate_all_via_api(client: &qubix_sdk::Client) {
+    for instance in client.instances().await.unwrap_or_default() {
+        if !instance.state.is_final()
+            && let Err(e) = client.terminate(instance.id).await
+        {
+            eprintln!("  could not terminate {}: {e}", instance.id);
+        }
+    }
+}
+
+/// Writes testnet.json and prints how to reach the network.
+fn announce(
+    net: &Testnet,
+    dir: &std::path::Path,
+    gateway: &qubix_node::node::GatewayInfo,
+    nodes: Vec<NodeEntry>,
+    restored: bool,
+    how: &str,
+) -> anyhow::Result<()> {
+    let devnet_url = net.devnet().map(|d| d.url().to_owned()).unwrap_or_default();
+    let file = TestnetFile {
+        network: NETWORK.into(),
+        console: gateway.login_url.clone(),
+        api: format!("http://{}", gateway.addr),
+        token: gateway.token.clone(),
+        qubic_devnet: devnet_url.clone(),
+        nodes,
         simulated: true,
     };
-    let dir = args
-        .data_dir
-        .unwrap_or_else(|| PathBuf::from(".qubix-testnet"));
-    std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("testnet.json"), serde_json::to_vec_pretty(&file)?)?;
     println!();
-    println!("Qubix testnet is up.");
+    println!("Qubix testnet is up ({how}).");
     println!("  console      {}", gateway.login_url);
     println!("  API          http://{}   (QUBIX_API)", gateway.addr);
     println!("  token        {}   (QUBIX_TOKEN)", gateway.token);
-    println!(
-        "  Qubic devnet {devnet_url}  (ticks every 500 ms; the consumer's wallet holds 50,000,000 QU)"
-    );
+    if restored {
+        println!(
+            "  Qubic devnet {devnet_url}  (ticks every 500 ms; restored: balances and history of the kept network)"
+        );
+    } else {
+        println!(
+            "  Qubic devnet {devnet_url}  (ticks every 500 ms; the consumer's wallet holds 50,000,000 QU)"
+        );
+    }
     println!("  SIMULATED:   every provider's GPUs are simulated; offers and instances say so.");
     for n in &file.nodes {
         println!(
@@ -126,20 +241,6 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
         dir.join("testnet.json").display()
     );
     println!("Press Ctrl-C to stop (containers are removed).");
-    wait_for_stop_signal().await?;
-    println!("Stopping: terminating instances (containers are removed), withdrawing offers…");
-    let consumer = net.nodes[c].handle().clone();
-    for instance in consumer.instances().await.unwrap_or_default() {
-        if !instance.state.is_final() {
-            if let Err(e) = consumer
-                .act(instance.id, qubix_protocol::control::JobAction::Terminate)
-                .await
-            {
-                eprintln!("  could not terminate {}: {e}", instance.id);
-            }
-        }
-    }
-    net.shutdown().await;
     Ok(())
 }
 
@@ -149,5 +250,103 @@ async fn wait_for_stop_signal() -> std::io::Result<()> {
     tokio::select! {
         r = tokio::signal::ctrl_c() => r,
         _ = term.recv() => Ok(()),
+    }
+}
+
+mod processes {
+    //! `up --processes`: every node a `qubix node` process with its own data dir.
+
+    use qubix_node::keys::NodeKey;
+    use qubix_testnet::harness::{wallet_for, wallet_seed_for};
+    use qubix_testnet::process::{NodeProcess, ProcessSpec, qubix_binary};
+    use qubix_testnet::{NodeSpec, Testnet};
+
+    use super::{NETWORK, NodeEntry};
+
+    /// A free TCP port on 127.0.0.1 (the node binds it right after).
+    fn free_port() -> std::io::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    }
+
+    fn data_dir(net: &Testnet, i: usize, spec: &NodeSpec) -> std::path::PathBuf {
+        net.dir().join(format!("{i}-{}", spec.name))
+    }
+
+    /// Starts the nodes in order, each bootstrapping from the first; funds the wallets on a
+    /// fresh devnet.
+    pub(super) async fn start(
+        net: &Testnet,
+        specs: &[NodeSpec],
+    ) -> anyhow::Result<Vec<(NodeProcess, String)>> {
+        let binary = qubix_binary()?;
+        let devnet = net.devnet().ok_or_else(|| anyhow::anyhow!("no devnet"))?;
+        let mut nodes = Vec::with_capacity(specs.len());
+        let mut first: Option<String> = None;
+        for (i, spec) in specs.iter().enumerate() {
+            let dir = data_dir(net, i, spec);
+            std::fs::create_dir_all(&dir)?;
+            let key = NodeKey::load_or_create(&dir)?;
+            if !devnet.restored() && spec.funds > 0 {
+                devnet.fund(&wallet_for(NETWORK, i, &spec.name).identity(), spec.funds);
+            }
+            let port = free_port()?;
+            let process = ProcessSpec {
+                name: spec.name.clone(),
+                data_dir: dir,
+                network: NETWORK.into(),
+                port,
+                bootstrap: first.iter().cloned().collect(),
+                qubic_rpc: devnet.url().to_owned(),
+                wallet_seed: wallet_seed_for(NETWORK, i, &spec.name),
+                simulate_gpu: spec.simulate_gpu.clone(),
+                price: spec.simulate_gpu.as_ref().map(|_| spec.price),
+                country: Some(spec.country.clone()),
+                gateway: spec.gateway,
+            };
+            let node = NodeProcess::start(&binary, &process).await?;
+            println!(
+                "  {} runs as process {} (log: {})",
+                spec.name,
+                node.pid().unwrap_or(0),
+                node.log.display()
+            );
+            let addr = format!(
+                "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
+                key.node_id().to_peer_id()
+            );
+            if first.is_none() {
+                first = Some(addr.clone());
+            }
+            nodes.push((node, addr));
+        }
+        Ok(nodes)
+    }
+
+    /// The testnet.json entries and the consumer's console URL.
+    pub(super) fn describe(
+        net: &Testnet,
+        specs: &[NodeSpec],
+        nodes: &[(NodeProcess, String)],
+    ) -> anyhow::Result<(Vec<NodeEntry>, String)> {
+        let mut entries = Vec::new();
+        let mut console = None;
+        for (i, (spec, (node, addr))) in specs.iter().zip(nodes).enumerate() {
+            let key = NodeKey::load_or_create(&data_dir(net, i, spec))?;
+            entries.push(NodeEntry {
+                name: spec.name.clone(),
+                node_id: key.node_id().to_string(),
+                address: addr.clone(),
+                wallet: wallet_for(NETWORK, i, &spec.name).identity().to_string(),
+                simulated_gpus: spec.simulate_gpu.clone(),
+            });
+            if node.console.is_some() {
+                console = node.console.clone();
+            }
+        }
+        let console =
+            console.ok_or_else(|| anyhow::anyhow!("the consumer printed no console URL"))?;
+        Ok((entries, console))
     }
 }

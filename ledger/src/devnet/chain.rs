@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use qubix_protocol::UnixMillis;
+use serde::{Deserialize, Serialize};
 
 use crate::qubic::{PublicKey, SignedTransaction, TxError};
 use crate::rpc::{Balance, Broadcast, ChainTransaction, LastProcessedTick, TickInfo, TickInterval};
@@ -44,7 +45,7 @@ pub(crate) struct Faults {
     pub(crate) stalled: bool,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 struct Entity {
     incoming: u64,
     outgoing: u64,
@@ -52,6 +53,20 @@ struct Entity {
     outgoing_count: u32,
     last_incoming_tick: u32,
     last_outgoing_tick: u32,
+}
+
+/// What of a chain outlives its devnet (a saved testnet): ticks, balances, included
+/// transactions. Transactions scheduled but not yet included are not kept; to their senders
+/// they look dropped, which a sender handles by signing again for a later tick.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Snapshot {
+    tick: u32,
+    epoch: u32,
+    initial_tick: u32,
+    /// By identity.
+    entities: BTreeMap<String, Entity>,
+    included: Vec<ChainTransaction>,
+    intervals: Vec<TickInterval>,
 }
 
 /// The chain.
@@ -86,6 +101,39 @@ impl Chain {
             }],
             faults: Faults::default(),
         }
+    }
+
+    /// What a restarted devnet needs to carry on.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            tick: self.tick,
+            epoch: self.epoch,
+            initial_tick: self.initial_tick,
+            entities: self
+                .entities
+                .iter()
+                .map(|(key, e)| (key.identity().to_string(), *e))
+                .collect(),
+            included: self.included.values().cloned().collect(),
+            intervals: self.intervals.clone(),
+        }
+    }
+
+    /// The chain a snapshot describes; an error names what does not decode.
+    pub(crate) fn restore(snapshot: Snapshot) -> Result<Chain, String> {
+        let mut chain = Chain::new(snapshot.initial_tick, snapshot.epoch);
+        chain.tick = snapshot.tick;
+        chain.intervals = snapshot.intervals;
+        for (identity, entity) in snapshot.entities {
+            let key = PublicKey::from_identity(&identity)
+                .map_err(|e| format!("identity {identity}: {e}"))?;
+            chain.entities.insert(key, entity);
+        }
+        for tx in snapshot.included {
+            chain.seen.insert(tx.hash.clone());
+            chain.included.insert(tx.hash.clone(), tx);
+        }
+        Ok(chain)
     }
 
     /// The current tick (the network's "max tick": broadcasts must target a later one).

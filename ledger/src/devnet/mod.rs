@@ -40,6 +40,9 @@ pub struct DevnetConfig {
     pub initial_tick: u32,
     /// The first epoch.
     pub epoch: u32,
+    /// Where the chain is saved by [`DevnetHandle::save`] and restored from at start, when
+    /// the file exists (then `funded` is not applied again).
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl Default for DevnetConfig {
@@ -49,6 +52,7 @@ impl Default for DevnetConfig {
             funded: Vec::new(),
             initial_tick: 20_000_000,
             epoch: 150,
+            state: None,
         }
     }
 }
@@ -72,6 +76,17 @@ pub enum DevnetError {
         /// How long was waited.
         timeout: Duration,
     },
+    /// The saved chain could not be read or written.
+    #[error(
+        "devnet state {path}: {reason}; delete the file to start a fresh devnet (balances and \
+         history are lost)"
+    )]
+    State {
+        /// The file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Starts devnets.
@@ -81,20 +96,34 @@ pub struct Devnet;
 impl Devnet {
     /// Starts a devnet on 127.0.0.1 (a free port) in the current tokio runtime.
     pub async fn start(config: DevnetConfig) -> Result<DevnetHandle, DevnetError> {
-        let mut chain = Chain::new(config.initial_tick, config.epoch);
-        for (identity, amount) in &config.funded {
-            chain.fund(identity.public_key(), *amount);
-        }
+        let saved = match &config.state {
+            Some(path) if path.exists() => Some(load(path)?),
+            _ => None,
+        };
+        let restored = saved.is_some();
+        let chain = match saved {
+            Some(chain) => chain,
+            None => {
+                let mut chain = Chain::new(config.initial_tick, config.epoch);
+                for (identity, amount) in &config.funded {
+                    chain.fund(identity.public_key(), *amount);
+                }
+                chain
+            }
+        };
+        let initial_tick = chain.tick();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(DevnetError::Bind)?;
         let addr = listener.local_addr().map_err(DevnetError::Bind)?;
-        let (ticks, _) = watch::channel(config.initial_tick);
+        let (ticks, _) = watch::channel(initial_tick);
         let handle = DevnetHandle {
             url: format!("http://{addr}"),
             chain: Arc::new(Mutex::new(chain)),
             ticks: Arc::new(ticks),
             cancel: CancellationToken::new(),
+            state: config.state.clone(),
+            restored,
         };
         let router = server::router(Shared {
             chain: handle.chain.clone(),
@@ -136,6 +165,20 @@ pub struct DevnetHandle {
     chain: Arc<Mutex<Chain>>,
     ticks: Arc<watch::Sender<u32>>,
     cancel: CancellationToken,
+    state: Option<std::path::PathBuf>,
+    restored: bool,
+}
+
+/// Reads a saved chain.
+fn load(path: &std::path::Path) -> Result<Chain, DevnetError> {
+    let state = |reason: String| DevnetError::State {
+        path: path.display().to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| state(e.to_string()))?;
+    let snapshot: chain::Snapshot =
+        serde_json::from_slice(&bytes).map_err(|e| state(e.to_string()))?;
+    Chain::restore(snapshot).map_err(state)
 }
 
 impl DevnetHandle {
@@ -226,6 +269,28 @@ impl DevnetHandle {
     /// Fault: take the next `n` transactions but answer 500, as if the answer was lost.
     pub fn lose_next_broadcast_responses(&self, n: u32) {
         self.with(|c| c.faults.lose_responses = n);
+    }
+
+    /// Whether the chain was restored from [`DevnetConfig::state`] rather than started fresh.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// Writes the chain to [`DevnetConfig::state`] (atomically: a whole file or the old
+    /// one); does nothing without a state path.
+    pub fn save(&self) -> Result<(), DevnetError> {
+        let Some(path) = &self.state else {
+            return Ok(());
+        };
+        let state = |e: std::io::Error| DevnetError::State {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let snapshot = self.with(|c| c.snapshot());
+        let bytes = serde_json::to_vec(&snapshot).map_err(|e| state(e.into()))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(state)?;
+        std::fs::rename(&tmp, path).map_err(state)
     }
 
     /// Stops the server and the ticker.
