@@ -2,6 +2,7 @@
 //! the authenticated source, the book and the time in; a verdict and the book's change out.
 //! The verdict goes back to gossipsub, so forgers lose score and are pruned.
 
+use libp2p::gossipsub::MessageAcceptance;
 use qubix_protocol::codec;
 use qubix_protocol::market::GossipMessage;
 use qubix_protocol::offer::{Offer, OfferWithdrawal};
@@ -19,6 +20,17 @@ pub enum Verdict {
     Ignore(&'static str),
     /// Forged or malformed: drop and penalise the sender.
     Reject(&'static str),
+}
+
+impl Verdict {
+    /// What gossipsub is told: forward, drop, or drop and count against the sender's score.
+    pub fn acceptance(self) -> MessageAcceptance {
+        match self {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Ignore(_) => MessageAcceptance::Ignore,
+            Verdict::Reject(_) => MessageAcceptance::Reject,
+        }
+    }
 }
 
 /// How the book changed.

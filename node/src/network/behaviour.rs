@@ -33,11 +33,24 @@ pub(crate) type JobBehaviour = request_response::Behaviour<WireCodec<JobMessage,
 pub(crate) type SyncBehaviour =
     request_response::Behaviour<WireCodec<OfferSyncRequest, OfferSyncResponse>>;
 
+/// The transports a swarm runs on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TransportKind {
+    /// TCP and QUIC with DNS, and a relay client: what a node uses.
+    #[default]
+    TcpQuic,
+    /// libp2p's in-process memory transport (`/memory/N` addresses), with the same noise
+    /// and yamux upgrades: for tests that run several swarms in one process.
+    Memory,
+}
+
 /// Limits and switches of the network layer.
 #[derive(Debug, Clone)]
 pub struct NetworkSettings {
     /// The network name (part of every topic and protocol id).
     pub network: Network,
+    /// The transports the swarm runs on.
+    pub transport: TransportKind,
     /// Whether to find LAN peers by mDNS.
     pub mdns: bool,
     /// Most established connections in total.
@@ -55,6 +68,7 @@ impl NetworkSettings {
     pub fn new(network: Network) -> Self {
         Self {
             network,
+            transport: TransportKind::TcpQuic,
             mdns: true,
             max_connections: 256,
             max_connections_per_peer: 2,

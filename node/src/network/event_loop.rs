@@ -6,27 +6,58 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, identify, kad, mdns, noise, ping, tcp, yamux};
+use libp2p::{
+    Multiaddr, PeerId, Swarm, Transport, identify, kad, mdns, noise, ping, relay, tcp, yamux,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::behaviour::{Behaviour, BehaviourEvent, NetworkSettings};
+use super::behaviour::{Behaviour, BehaviourEvent, NetworkSettings, TransportKind};
 use super::{Command, NetworkError, NetworkEvent, PeerSummary, Reply};
 
 /// Most outbound requests awaiting an answer, per protocol.
 const MAX_IN_FLIGHT: usize = 1024;
 
-/// Builds the swarm: TCP and QUIC, noise, yamux, DNS, relay client, the Qubix behaviour.
+type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Builds the swarm on the transports `settings` choose, with noise, yamux, a relay client
+/// and the Qubix behaviour.
 pub(crate) fn build_swarm(
     key: Keypair,
     settings: &NetworkSettings,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
-    let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
+    match settings.transport {
+        TransportKind::TcpQuic => tcp_quic_swarm(key, settings),
+        TransportKind::Memory => memory_swarm(key, settings),
+    }
+}
+
+fn setup(e: &dyn std::fmt::Display) -> NetworkError {
+    NetworkError::Setup(e.to_string())
+}
+
+fn behaviour(
+    settings: &NetworkSettings,
+) -> impl FnOnce(&Keypair, relay::client::Behaviour) -> Result<Behaviour, BuildError> + '_ {
+    |key, relay| Behaviour::new(key, relay, settings).map_err(Box::from)
+}
+
+fn swarm_config(config: libp2p::swarm::Config) -> libp2p::swarm::Config {
+    config.with_idle_connection_timeout(Duration::from_secs(120))
+}
+
+/// TCP and QUIC, DNS, relay client: what a node runs on.
+fn tcp_quic_swarm(
+    key: Keypair,
+    settings: &NetworkSettings,
+) -> Result<Swarm<Behaviour>, NetworkError> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(
@@ -40,9 +71,33 @@ pub(crate) fn build_swarm(
         .map_err(|e| setup(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| setup(&e))?
-        .with_behaviour(|key, relay| Behaviour::new(key, relay, settings).map_err(Box::from))
+        .with_behaviour(behaviour(settings))
         .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .with_swarm_config(swarm_config)
+        .build();
+    Ok(swarm)
+}
+
+/// The in-process memory transport with the same upgrades, so tests run the real
+/// behaviour, codecs and validation between swarms in one process.
+fn memory_swarm(
+    key: Keypair,
+    settings: &NetworkSettings,
+) -> Result<Swarm<Behaviour>, NetworkError> {
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|key| -> Result<_, BuildError> {
+            Ok(MemoryTransport::default()
+                .upgrade(upgrade::Version::V1)
+                .authenticate(noise::Config::new(key)?)
+                .multiplex(yamux::Config::default()))
+        })
+        .map_err(|e| setup(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(behaviour(settings))
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(swarm_config)
         .build();
     Ok(swarm)
 }

@@ -20,7 +20,7 @@ use qubix_protocol::market::{OfferSyncRequest, OfferSyncResponse};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-pub use behaviour::NetworkSettings;
+pub use behaviour::{NetworkSettings, TransportKind};
 
 /// Capacity of the command queue into the event loop.
 const COMMAND_QUEUE: usize = 512;
