@@ -1,12 +1,23 @@
 //! The offer book: verified, unexpired offers, keyed by `(provider, offer id)` so sync pages
 //! are stable, replaced only by a higher sequence, bounded per provider and in total.
+//! Offers live in slots; the key map and the secondary indexes ([`super::index`]) point at
+//! them, and every change to an offer goes through one place that keeps them in step.
+//! Searches read the indexes ([`super::plan`]); explain reads every offer.
 //! Pure data structure: no IO, time passed in.
 
 use std::collections::{BTreeMap, HashMap};
 
 use qubix_protocol::market::SYNC_PAGE_MAX;
 use qubix_protocol::offer::{Offer, OfferWithdrawal};
+use qubix_protocol::query::{Explanation, OfferFacts, Page, Query};
 use qubix_protocol::{Envelope, NodeId, OfferId, Signed, UnixMillis};
+
+use super::index::{Indexes, Slot};
+use super::plan::{SlotSet, price_leads};
+
+/// Matches from which a page ordered by price is read off the price index rather than
+/// selected from all the matches.
+const PRICE_WALK_MIN: usize = 512;
 
 /// Bounds of the book.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +68,11 @@ pub type OfferKey = (NodeId, OfferId);
 /// Verified offers.
 #[derive(Debug, Default)]
 pub struct OfferBook {
-    offers: BTreeMap<OfferKey, Signed<Offer>>,
+    /// The offers; `None` marks a free slot (listed in `free`).
+    slots: Vec<Option<Signed<Offer>>>,
+    free: Vec<Slot>,
+    keys: BTreeMap<OfferKey, Slot>,
+    index: Indexes,
     by_id: HashMap<OfferId, NodeId>,
     per_provider: HashMap<NodeId, usize>,
     tombstones: HashMap<OfferKey, (u64, UnixMillis)>,
@@ -75,12 +90,21 @@ impl OfferBook {
 
     /// Number of offers.
     pub fn len(&self) -> usize {
-        self.offers.len()
+        self.keys.len()
     }
 
     /// Whether the book is empty.
     pub fn is_empty(&self) -> bool {
-        self.offers.is_empty()
+        self.keys.is_empty()
+    }
+
+    fn slot(&self, slot: Slot) -> Option<&Signed<Offer>> {
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    /// Every offer, in storage order: the fastest way through the whole book.
+    fn stored(&self) -> impl Iterator<Item = &Signed<Offer>> {
+        self.slots.iter().flatten()
     }
 
     /// Inserts a verified, validated offer.
@@ -94,18 +118,14 @@ impl OfferBook {
         {
             return Inserted::Stale;
         }
-        if let Some(existing) = self.offers.get_mut(&key) {
-            if existing.payload().sequence >= o.sequence {
-                return Inserted::Stale;
-            }
-            *existing = offer;
-            return Inserted::Replaced;
+        if let Some(&slot) = self.keys.get(&key) {
+            return self.replace(slot, offer);
         }
         let count = self.per_provider.get(&o.provider).copied().unwrap_or(0);
         if count >= self.limits.per_provider {
             return Inserted::ProviderFull;
         }
-        if self.offers.len() >= self.limits.total {
+        if self.keys.len() >= self.limits.total {
             return Inserted::BookFull;
         }
         // An offer id belongs to one provider: a second provider reusing it is ignored.
@@ -118,16 +138,49 @@ impl OfferBook {
         }
         self.by_id.insert(o.offer_id, o.provider);
         *self.per_provider.entry(o.provider).or_default() += 1;
-        self.offers.insert(key, offer);
+        let slot = self.store(offer);
+        self.keys.insert(key, slot);
         Inserted::Added
+    }
+
+    /// Puts a newer sequence of the offer in `slot` in its place.
+    fn replace(&mut self, slot: Slot, offer: Signed<Offer>) -> Inserted {
+        let Some(held) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return Inserted::Stale;
+        };
+        if held.payload().sequence >= offer.payload().sequence {
+            return Inserted::Stale;
+        }
+        self.index.remove(slot, held.payload());
+        self.index.add(slot, offer.payload());
+        *held = offer;
+        Inserted::Replaced
+    }
+
+    /// Stores and indexes an offer in a free slot.
+    fn store(&mut self, offer: Signed<Offer>) -> Slot {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                // The book holds far fewer than 2^32 offers (`BookLimits::total`).
+                Slot::try_from(self.slots.len() - 1).unwrap_or(Slot::MAX)
+            }
+        };
+        self.index.add(slot, offer.payload());
+        if let Some(place) = self.slots.get_mut(slot as usize) {
+            *place = Some(offer);
+        }
+        slot
     }
 
     /// Applies a verified withdrawal; returns whether an offer was removed.
     pub fn withdraw(&mut self, w: &OfferWithdrawal) -> bool {
         let key = (w.provider, w.offer_id);
         let newer_than_held = self
-            .offers
+            .keys
             .get(&key)
+            .and_then(|slot| self.slot(*slot))
             .is_none_or(|o| o.payload().sequence < w.sequence);
         if !newer_than_held {
             return false;
@@ -139,7 +192,10 @@ impl OfferBook {
     }
 
     fn remove(&mut self, key: &OfferKey) -> Option<Signed<Offer>> {
-        let removed = self.offers.remove(key)?;
+        let slot = self.keys.remove(key)?;
+        let removed = self.slots.get_mut(slot as usize)?.take()?;
+        self.index.remove(slot, removed.payload());
+        self.free.push(slot);
         self.by_id.remove(&key.1);
         if let Some(n) = self.per_provider.get_mut(&key.0) {
             *n -= 1;
@@ -150,14 +206,17 @@ impl OfferBook {
         Some(removed)
     }
 
-    /// Removes offers expired at `now` and forgets tombstones older than `horizon`.
+    /// Removes offers expired at `now` and forgets tombstones older than `horizon`. Returns
+    /// the removed offers' keys in key order.
     pub fn sweep(&mut self, now: UnixMillis, horizon: UnixMillis) -> Vec<OfferKey> {
-        let expired: Vec<OfferKey> = self
-            .offers
-            .iter()
-            .filter(|(_, o)| o.payload().is_expired(now))
-            .map(|(k, _)| *k)
+        let mut expired: Vec<OfferKey> = self
+            .index
+            .expired(now)
+            .into_iter()
+            .filter_map(|slot| self.slot(slot))
+            .map(|o| (o.payload().provider, o.payload().offer_id))
             .collect();
+        expired.sort_unstable();
         for key in &expired {
             self.remove(key);
         }
@@ -168,46 +227,167 @@ impl OfferBook {
     /// An offer by id.
     pub fn get(&self, id: &OfferId) -> Option<&Signed<Offer>> {
         let provider = self.by_id.get(id)?;
-        self.offers.get(&(*provider, *id))
+        self.slot(*self.keys.get(&(*provider, *id))?)
     }
 
     /// Every offer, in key order.
     pub fn iter(&self) -> impl Iterator<Item = &Signed<Offer>> {
-        self.offers.values()
+        self.keys.values().filter_map(|slot| self.slot(*slot))
     }
 
     /// Offers of one provider.
     pub fn of_provider(&self, provider: &NodeId) -> impl Iterator<Item = &Signed<Offer>> {
         let start = (*provider, OfferId::from_bytes([0; 16]));
-        self.offers
+        self.keys
             .range(start..)
             .take_while(move |(k, _)| k.0 == *provider)
-            .map(|(_, o)| o)
+            .filter_map(|(_, slot)| self.slot(*slot))
+    }
+
+    /// The page of offers `query` selects: what [`Query::page`] over every offer gives,
+    /// found through the indexes. Only offers no index rules out meet the matcher, and when
+    /// price leads the query's order and many offers match, the page is read off the price
+    /// index instead of being selected from all of them. `reliability` gives a provider's
+    /// reliability, `None` without a record.
+    pub fn search<'a>(
+        &'a self,
+        query: &Query,
+        reliability: impl Fn(&NodeId) -> Option<f64>,
+    ) -> Page<'a> {
+        self.search_with(query, &reliability, PRICE_WALK_MIN)
+    }
+
+    /// [`OfferBook::search`], reading the page off the price index from `price_walk_min`
+    /// matches on (tests set 0 to take that path on small books).
+    pub(super) fn search_with<'a>(
+        &'a self,
+        query: &Query,
+        reliability: &dyn Fn(&NodeId) -> Option<f64>,
+        price_walk_min: usize,
+    ) -> Page<'a> {
+        let facts =
+            |o: &'a Signed<Offer>| OfferFacts::new(o.payload(), reliability(&o.payload().provider));
+        let matched = self.matching(query, facts);
+        match price_leads(query) {
+            Some(descending) if matched.len() >= price_walk_min => {
+                self.page_by_price(query, &matched, descending, facts)
+            }
+            _ => query.page(matched.iter().filter_map(|s| self.slot(s)).map(facts)),
+        }
+    }
+
+    /// The slots of the offers that match `query`.
+    fn matching<'a>(
+        &'a self,
+        query: &Query,
+        facts: impl Fn(&'a Signed<Offer>) -> OfferFacts<'a>,
+    ) -> SlotSet {
+        let mut matched = SlotSet::new(self.slots.len());
+        let mut check = |slot: Slot| {
+            if self.slot(slot).is_some_and(|o| query.matches(&facts(o))) {
+                matched.insert(slot);
+            }
+        };
+        match self.index.candidates(query, self.slots.len(), self.len()) {
+            Some(candidates) => candidates.iter().for_each(&mut check),
+            None => (0..self.slots.len())
+                .filter_map(|s| Slot::try_from(s).ok())
+                .for_each(&mut check),
+        }
+        matched
+    }
+
+    /// The page when price leads the order: walk the price index and keep the matches up to
+    /// the page's end and those tied with the last of them on price, which the query's
+    /// further keys order.
+    fn page_by_price<'a>(
+        &'a self,
+        query: &Query,
+        matched: &SlotSet,
+        descending: bool,
+        facts: impl Fn(&'a Signed<Offer>) -> OfferFacts<'a>,
+    ) -> Page<'a> {
+        let limit = query.page_size();
+        let end = (query.offset as usize).saturating_add(limit as usize);
+        let mut head = Vec::with_capacity(end.min(matched.len()));
+        let mut boundary = None;
+        for (price, slot) in self.index.by_price(query, descending) {
+            if !matched.contains(slot) {
+                continue;
+            }
+            if boundary.is_some_and(|b| b != price) {
+                break;
+            }
+            head.extend(self.slot(slot).map(&facts));
+            if head.len() == end {
+                boundary = Some(price);
+            }
+        }
+        head.sort_unstable_by(|a, b| query.compare(a, b));
+        Page {
+            total_matched: matched.len(),
+            offset: query.offset,
+            limit,
+            items: head
+                .into_iter()
+                .skip(query.offset as usize)
+                .take(limit as usize)
+                .collect(),
+        }
+    }
+
+    /// What each constraint of `query` excluded. Explain needs every offer's verdict, so it
+    /// reads the whole book.
+    pub fn explain(
+        &self,
+        query: &Query,
+        reliability: impl Fn(&NodeId) -> Option<f64>,
+    ) -> Explanation {
+        query.explain(
+            self.stored()
+                .map(|o| OfferFacts::new(o.payload(), reliability(&o.payload().provider))),
+        )
     }
 
     /// A page of signed offers after `after`, for `offer-sync`.
     pub fn page(&self, after: Option<OfferKey>, limit: u16) -> (Vec<Envelope>, Option<OfferKey>) {
+        use std::ops::Bound::{Excluded, Unbounded};
         let limit = usize::from(limit.clamp(1, SYNC_PAGE_MAX));
-        let range: Box<dyn Iterator<Item = (&OfferKey, &Signed<Offer>)>> = match after {
-            Some(key) => Box::new(
-                self.offers
-                    .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded)),
-            ),
-            None => Box::new(self.offers.iter()),
-        };
-        let mut page = Vec::with_capacity(limit.min(self.offers.len()));
+        let start = after.map_or(Unbounded, Excluded);
+        let mut page = Vec::with_capacity(limit.min(self.keys.len()));
         let mut last = None;
-        for (key, offer) in range.take(limit) {
-            page.push(offer.envelope().clone());
-            last = Some(*key);
+        for (key, slot) in self.keys.range((start, Unbounded)).take(limit) {
+            if let Some(offer) = self.slot(*slot) {
+                page.push(offer.envelope().clone());
+                last = Some(*key);
+            }
         }
-        let more = last.is_some_and(|k| {
-            self.offers
-                .range((std::ops::Bound::Excluded(k), std::ops::Bound::Unbounded))
-                .next()
-                .is_some()
-        });
+        let more = last.is_some_and(|k| self.keys.range((Excluded(k), Unbounded)).next().is_some());
         (page, if more { last } else { None })
+    }
+}
+
+#[cfg(test)]
+impl OfferBook {
+    /// Panics unless slots, keys, counts and indexes agree, and the indexes hold exactly what
+    /// a rebuild from the stored offers would.
+    pub(crate) fn assert_consistent(&self) {
+        let mut rebuilt = Indexes::default();
+        for (slot, held) in self.slots.iter().enumerate() {
+            let slot = Slot::try_from(slot).unwrap();
+            match held {
+                Some(o) => {
+                    let key = (o.payload().provider, o.payload().offer_id);
+                    assert_eq!(self.keys.get(&key), Some(&slot));
+                    rebuilt.add(slot, o.payload());
+                }
+                None => assert!(self.free.contains(&slot), "slot {slot} is lost"),
+            }
+        }
+        assert_eq!(self.keys.len() + self.free.len(), self.slots.len());
+        assert!(rebuilt == self.index, "the indexes differ from a rebuild");
+        assert_eq!(self.by_id.len(), self.keys.len());
+        assert_eq!(self.per_provider.values().sum::<usize>(), self.keys.len());
     }
 }
 
