@@ -1,13 +1,11 @@
-//! Two swarms in one process over libp2p's memory transport, running the node's real
-//! behaviour, codecs and gossip validation: a valid offer is accepted into the book; a forged
-//! signature or an offer signed for another peer gets the `Reject` verdict and costs the
-//! sender gossipsub score; oversize `negotiate/1` and `offer-sync/1` frames, requests and
-//! responses, are refused by the codec before it allocates for them.
-//!
-//! The node side is `qubix_node::network::start` with [`TransportKind::Memory`]; the test
-//! plays the node service (judge the gossip, report the verdict, answer requests). The
-//! attacker of the codec tests is a bare swarm whose codec writes whatever bytes it is given.
+//! Codec limits between two swarms in one process over libp2p's memory transport: oversize
+//! `negotiate/1` and `offer-sync/1` frames, as requests to the node and as responses to its
+//! own requests, are refused by the codec at once and without an allocation for the claimed
+//! length. The node side is the real network layer; the attacker is a bare swarm whose codec
+//! writes whatever bytes it is given.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
@@ -17,25 +15,17 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
 use libp2p::core::transport::MemoryTransport;
 use libp2p::core::upgrade;
-use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure, ProtocolSupport};
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, Transport, noise, yamux};
-use qubix_node::keys::NodeKey;
-use qubix_node::market::{OfferBook, Verdict, judge_gossip};
-use qubix_node::network::TransportKind;
-use qubix_node::network::{self, NetworkError, NetworkEvent, NetworkHandle, NetworkSettings};
+use libp2p::{PeerId, StreamProtocol, Swarm, Transport, noise, yamux};
+use qubix_node::network::{NetworkError, NetworkEvent};
+use qubix_protocol::Signed;
 use qubix_protocol::codec::{self, WireMessage};
 use qubix_protocol::job::{NegotiateRequest, NegotiateResponse};
-use qubix_protocol::market::{GossipMessage, OfferSyncRequest, OfferSyncResponse};
-use qubix_protocol::offer::Offer;
-use qubix_protocol::topics::Network;
-use qubix_protocol::{NodeId, Signed, UnixMillis};
-use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use qubix_protocol::market::{OfferSyncRequest, OfferSyncResponse};
 
-/// How long any one awaited event may take.
-const WAIT: Duration = Duration::from_secs(15);
+use common::{Peer, WAIT, network, next_event, start_peer};
+
 /// A frame length no honest peer sends and no codec may allocate for.
 const HUGE: u32 = 1 << 30;
 /// Larger than anything the stack allocates at once while the oversize frames go by
@@ -92,215 +82,6 @@ fn assert_no_allocation_near(claimed: u32) {
         "a {claimed}-byte length prefix was followed by a {peak}-byte allocation"
     );
 }
-
-// ---- The node side: the real network layer over memory -------------------------------
-
-fn network() -> Network {
-    Network::new("memtest").unwrap()
-}
-
-fn settings() -> NetworkSettings {
-    let mut settings = NetworkSettings::new(network());
-    settings.transport = TransportKind::Memory;
-    settings.mdns = false;
-    settings.heartbeat = Duration::from_millis(100);
-    // Longer than any wait below, so a refusal is never mistaken for a timeout.
-    settings.request_timeout = Duration::from_secs(60);
-    settings
-}
-
-/// A node's network layer listening on a fresh `/memory/N` address.
-struct Peer {
-    key: NodeKey,
-    net: NetworkHandle,
-    events: mpsc::Receiver<NetworkEvent>,
-    addr: Multiaddr,
-    _stop: DropGuard,
-}
-
-async fn start_peer(seed: u8, bootstrap: Vec<Multiaddr>) -> Peer {
-    let key = NodeKey::from_secret([seed; 32]);
-    let shutdown = CancellationToken::new();
-    let listen = vec!["/memory/0".parse().unwrap()];
-    let (net, mut events) = network::start(
-        key.libp2p_keypair(),
-        settings(),
-        listen,
-        bootstrap,
-        shutdown.clone(),
-    )
-    .await
-    .unwrap();
-    let addr = next_event(&mut events, "the peer to listen", |e| match e {
-        NetworkEvent::Listening(addr) => Some(addr),
-        _ => None,
-    })
-    .await
-    .with(Protocol::P2p(net.local_peer_id()));
-    Peer {
-        key,
-        net,
-        events,
-        addr,
-        _stop: shutdown.drop_guard(),
-    }
-}
-
-/// The first event `pick` takes, skipping the others; panics naming `what` after [`WAIT`].
-async fn next_event<T>(
-    events: &mut mpsc::Receiver<NetworkEvent>,
-    what: &str,
-    mut pick: impl FnMut(NetworkEvent) -> Option<T>,
-) -> T {
-    let found = tokio::time::timeout(WAIT, async {
-        while let Some(event) = events.recv().await {
-            if let Some(found) = pick(event) {
-                return Some(found);
-            }
-        }
-        None
-    })
-    .await;
-    match found {
-        Ok(Some(found)) => found,
-        Ok(None) => panic!("the network task stopped before {what}"),
-        Err(_) => panic!("no {what} within {WAIT:?}"),
-    }
-}
-
-// ---- Gossip: validation and penalties ------------------------------------------------
-
-fn fresh_offer(key: &NodeKey, id: u8) -> Offer {
-    let now = UnixMillis::now();
-    let mut offer = qubix_protocol::testing::offer(1);
-    offer.provider = key.node_id();
-    offer.offer_id = qubix_protocol::OfferId::from_bytes([id; 16]);
-    offer.issued_at = now;
-    offer.expires_at = now.saturating_add(Duration::from_secs(600));
-    offer
-}
-
-fn gossip(offer: Offer, signer: &NodeKey) -> Vec<u8> {
-    let envelope = Signed::sign(offer, signer.signing_key()).unwrap();
-    codec::encode(&GossipMessage::Offer(envelope.envelope().clone())).unwrap()
-}
-
-/// Publishes once the receiver's subscription has reached the sender (until then
-/// gossipsub has nobody to send to and refuses).
-async fn publish(sender: &NetworkHandle, data: Vec<u8>) {
-    let published = tokio::time::timeout(WAIT, async {
-        let mut retry = tokio::time::interval(Duration::from_millis(20));
-        loop {
-            retry.tick().await;
-            match sender.publish(data.clone()).await {
-                Ok(()) => return,
-                Err(NetworkError::Publish(_)) => continue,
-                Err(e) => panic!("publish failed: {e}"),
-            }
-        }
-    })
-    .await;
-    published.unwrap_or_else(|_| panic!("the receiver's subscription never reached the sender"));
-}
-
-/// What the node service does with a gossip message: judge it against the book and report
-/// the verdict to gossipsub. Returns the verdict and the peer that sent it.
-async fn judge_next(receiver: &mut Peer, book: &mut OfferBook) -> (Verdict, PeerId) {
-    let (source, from, id, data) = next_event(&mut receiver.events, "gossip", |e| match e {
-        NetworkEvent::Gossip {
-            source,
-            propagation_source,
-            message_id,
-            data,
-        } => Some((source, propagation_source, message_id, data)),
-        _ => None,
-    })
-    .await;
-    let author = source.and_then(|p| NodeId::from_peer_id(&p).ok());
-    let (verdict, _) = judge_gossip(book, &data, author, UnixMillis::now());
-    receiver
-        .net
-        .report(id, from, verdict.acceptance())
-        .await
-        .unwrap();
-    (verdict, from)
-}
-
-/// The receiver's gossipsub score of `peer`. Verdicts are commands on the same queue, so
-/// every verdict reported before this call is already counted.
-async fn score(receiver: &Peer, peer: PeerId) -> f64 {
-    let peers = receiver.net.peers().await.unwrap();
-    let summary = peers.iter().find(|p| p.peer == peer);
-    summary
-        .and_then(|p| p.score)
-        .expect("a score for the sender")
-}
-
-/// A sender gossips a valid offer, then `forgery`; the receiver accepts the first into its
-/// book, rejects the second, and the sender's score falls below zero.
-async fn valid_then_forged(forgery: impl FnOnce(&NodeKey) -> (Vec<u8>, &'static str)) {
-    let mut receiver = start_peer(1, vec![]).await;
-    let sender = start_peer(2, vec![receiver.addr.clone()]).await;
-    let sender_id = sender.net.local_peer_id();
-    let mut book = OfferBook::default();
-
-    let offer = fresh_offer(&sender.key, 7);
-    publish(&sender.net, gossip(offer.clone(), &sender.key)).await;
-    assert_eq!(
-        judge_next(&mut receiver, &mut book).await,
-        (Verdict::Accept, sender_id)
-    );
-    let held = book
-        .get(&offer.offer_id)
-        .expect("the accepted offer in the book");
-    assert_eq!(held.payload(), &offer);
-    let before = score(&receiver, sender_id).await;
-    assert!(before >= 0.0, "an honest sender starts at {before}");
-
-    let (forged, reason) = forgery(&sender.key);
-    publish(&sender.net, forged).await;
-    let (verdict, from) = judge_next(&mut receiver, &mut book).await;
-    assert_eq!((verdict, from), (Verdict::Reject(reason), sender_id));
-    assert_eq!(
-        verdict.acceptance(),
-        libp2p::gossipsub::MessageAcceptance::Reject
-    );
-    assert_eq!(book.len(), 1, "the forgery stays out of the book");
-    let after = score(&receiver, sender_id).await;
-    assert!(
-        after < before && after < 0.0,
-        "a rejected message should cost the sender: {before} -> {after}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_signature_is_rejected_and_costs_the_sender_score() {
-    valid_then_forged(|key| {
-        let offer = fresh_offer(key, 8);
-        let payload_len = codec::encode(&offer).unwrap().len();
-        let mut bytes = gossip(offer, key);
-        // The signed payload ends the message and the signature comes just before it.
-        let in_signature = bytes.len() - payload_len - 10;
-        bytes[in_signature] ^= 0x55;
-        (bytes, "bad signature")
-    })
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offer_signed_for_another_peer_is_rejected_and_costs_the_sender_score() {
-    valid_then_forged(|_| {
-        // Validly signed, by a node that is not the one gossiping it.
-        let other = NodeKey::from_secret([9; 32]);
-        (
-            gossip(fresh_offer(&other, 8), &other),
-            "signed for another peer",
-        )
-    })
-    .await;
-}
-
-// ---- Codec limits: a bare attacker swarm that writes raw frames ----------------------
 
 /// A codec that writes requests and responses as given, byte for byte, and reads at most
 /// 64 KiB: what a misbehaving peer's codec would be.
