@@ -12,7 +12,7 @@ use qubix_ledger::devnet::{Devnet, DevnetConfig, DevnetHandle};
 use qubix_ledger::qubic::{KeyPair, Seed};
 use qubix_node::config::{NodeConfig, ProviderConfig};
 use qubix_node::keys::NodeKey;
-use qubix_node::network::NetworkSettings;
+use qubix_node::network::{LinkConditions, NetworkSettings};
 use qubix_node::node::RunningNode;
 use qubix_node::service::NodeHandle;
 use qubix_protocol::topics::Network;
@@ -168,6 +168,7 @@ pub struct Testnet {
     network: String,
     heartbeat: Duration,
     offer_ttl_secs: u64,
+    conditions: Option<LinkConditions>,
     extra_bootstrap: Vec<String>,
     devnet: Option<DevnetHandle>,
 }
@@ -230,12 +231,20 @@ pub struct TestnetBuilder {
     heartbeat: Duration,
     offer_ttl_secs: u64,
     keep: Option<PathBuf>,
+    conditions: Option<LinkConditions>,
 }
 
 impl TestnetBuilder {
     /// Runs a Qubic devnet ticking every `tick` that the nodes settle against.
     pub fn devnet(mut self, tick: Duration) -> Self {
         self.devnet_tick = Some(tick);
+        self
+    }
+
+    /// Emulated link conditions on every node: each inbound network event arrives `latency`
+    /// later and a share `loss` of gossip messages is lost (loopback has neither).
+    pub fn conditions(mut self, latency: Duration, loss: f64) -> Self {
+        self.conditions = Some(LinkConditions { latency, loss });
         self
     }
 
@@ -271,6 +280,13 @@ impl TestnetBuilder {
             net.devnet = Some(start_devnet(tick, state).await?);
         }
         net.heartbeat = self.heartbeat;
+        if let Some(c) = self.conditions {
+            c.validate().map_err(|message| TestnetError::Node {
+                name: "conditions".into(),
+                message,
+            })?;
+        }
+        net.conditions = self.conditions;
         net.offer_ttl_secs = self.offer_ttl_secs;
         Ok(net)
     }
@@ -285,6 +301,7 @@ impl Testnet {
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
             keep: None,
+            conditions: None,
         }
     }
 
@@ -296,6 +313,7 @@ impl Testnet {
             network: name.into(),
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
+            conditions: None,
             extra_bootstrap: Vec::new(),
             devnet: None,
         })
@@ -384,6 +402,7 @@ impl Testnet {
             .map_err(|e| err(e.to_string()))?;
         let mut settings = NetworkSettings::new(valid.network.clone());
         settings.heartbeat = self.heartbeat;
+        settings.conditions = self.conditions;
         settings.mdns = false;
         let wallet = wallet_for(&self.network, index, &spec.name);
         let node = RunningNode::start(valid, wallet, Some(settings))
@@ -462,6 +481,7 @@ impl Testnet {
         let network = Network::new(&self.network).map_err(|e| err(e.to_string()))?;
         let mut settings = NetworkSettings::new(network);
         settings.heartbeat = self.heartbeat;
+        settings.conditions = self.conditions;
         settings.mdns = false;
         let listen = vec![
             "/ip4/127.0.0.1/tcp/0"

@@ -309,3 +309,54 @@ async fn fifty_nodes_converge_on_one_offer_book() {
     }
     net.shutdown().await;
 }
+
+/// Under emulated link conditions (every inbound event 250 ms late, a fifth of gossip lost),
+/// a price update still reaches every node, never sooner than the latency allows: lost copies
+/// are made up by other mesh peers and by republishing (offers live 6 s here, republished
+/// every 2 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offers_converge_over_a_slow_lossy_network() {
+    let latency = Duration::from_millis(250);
+    let mut net = Testnet::builder("lossy-test")
+        .conditions(latency, 0.2)
+        .offer_ttl_secs(6)
+        .build()
+        .await
+        .unwrap();
+    net.add(NodeSpec::provider("provider", "RTX 4090:24:2", 1_200, "DE"))
+        .await
+        .unwrap();
+    for i in 1..6 {
+        net.add(NodeSpec::consumer(&format!("n{i}"))).await.unwrap();
+    }
+    for i in 0..6 {
+        wait_offers(&net, i, 1, "the provider's offer", |o| {
+            o.price_per_gpu_hour == Qu(1_200)
+        })
+        .await
+        .unwrap();
+    }
+    let pricing = ProviderPricing {
+        default_price_per_gpu_hour: Qu(950),
+        per_model: Default::default(),
+        min_rental_secs: 60,
+        max_rental_secs: 86_400,
+    };
+    let changed = std::time::Instant::now();
+    net.nodes[0].handle().set_pricing(pricing).await.unwrap();
+    let mut first = None;
+    for i in 1..6 {
+        wait_offers(&net, i, 1, "the updated price", |o| {
+            o.price_per_gpu_hour == Qu(950)
+        })
+        .await
+        .unwrap();
+        first.get_or_insert(changed.elapsed());
+    }
+    let first = first.unwrap();
+    assert!(
+        first >= latency,
+        "an update cannot arrive before the link's latency: {first:?}"
+    );
+    net.shutdown().await;
+}

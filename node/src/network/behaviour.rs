@@ -61,6 +61,9 @@ pub struct NetworkSettings {
     pub request_timeout: Duration,
     /// Gossipsub heartbeat (shorter in tests for faster meshes).
     pub heartbeat: Duration,
+    /// Emulated latency and loss on inbound events (tests and benchmarks on loopback only;
+    /// never set by a node's configuration).
+    pub conditions: Option<super::LinkConditions>,
 }
 
 impl NetworkSettings {
@@ -74,6 +77,7 @@ impl NetworkSettings {
             max_connections_per_peer: 2,
             request_timeout: Duration::from_secs(20),
             heartbeat: Duration::from_millis(700),
+            conditions: None,
         }
     }
 }

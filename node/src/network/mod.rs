@@ -6,6 +6,7 @@
 
 mod behaviour;
 mod codec;
+mod conditions;
 mod event_loop;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub use behaviour::{NetworkSettings, TransportKind};
+pub use conditions::LinkConditions;
 
 /// Capacity of the command queue into the event loop.
 const COMMAND_QUEUE: usize = 512;
@@ -331,6 +333,9 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>), NetworkError> {
     let local_peer_id = key.public().to_peer_id();
+    if let Some(c) = &settings.conditions {
+        c.validate().map_err(NetworkError::Setup)?;
+    }
     let mut swarm = event_loop::build_swarm(key, &settings)?;
     for addr in listen {
         swarm
@@ -352,13 +357,16 @@ pub async fn start(
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let topic = libp2p::gossipsub::IdentTopic::new(settings.network.offers_topic());
-    let event_loop = event_loop::EventLoop::new(swarm, command_rx, event_tx, shutdown, topic);
+    let event_loop =
+        event_loop::EventLoop::new(swarm, command_rx, event_tx, shutdown.clone(), topic);
     tokio::spawn(event_loop.run());
-    Ok((
-        NetworkHandle {
-            commands: command_tx,
-            local_peer_id,
-        },
-        event_rx,
-    ))
+    let handle = NetworkHandle {
+        commands: command_tx,
+        local_peer_id,
+    };
+    let event_rx = match settings.conditions {
+        Some(c) => conditions::apply(c, handle.clone(), event_rx, shutdown),
+        None => event_rx,
+    };
+    Ok((handle, event_rx))
 }
