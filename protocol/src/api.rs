@@ -359,6 +359,39 @@ pub struct Progress {
     pub done: Option<u64>,
     /// Bytes in total, when known.
     pub total: Option<u64>,
+    /// Image layers pulled (or already present), while pulling.
+    pub layers_done: Option<u32>,
+    /// Image layers seen, while pulling.
+    pub layers_total: Option<u32>,
+}
+
+impl Progress {
+    /// A phase with words only.
+    pub fn text(phase: &str, detail: impl Into<String>) -> Self {
+        Self {
+            phase: phase.into(),
+            detail: detail.into(),
+            done: None,
+            total: None,
+            layers_done: None,
+            layers_total: None,
+        }
+    }
+
+    /// The `pulling` phase with the provider's figures.
+    pub fn pulling(image: &str, pull: &crate::control::PullSummary) -> Self {
+        Self {
+            phase: "pulling".into(),
+            detail: format!("pulling {image}: {pull}"),
+            done: Some(
+                pull.bytes_total
+                    .map_or(pull.bytes_done, |t| pull.bytes_done.min(t)),
+            ),
+            total: pull.bytes_total,
+            layers_done: Some(pull.layers_done),
+            layers_total: Some(pull.layers_total.max(pull.layers_done)),
+        }
+    }
 }
 
 /// An instance: a job this node rented, as its consumer sees it.
@@ -1296,5 +1329,40 @@ mod schema {
                 assert!(names.contains(&name), "{name} missing from {names:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::Progress;
+    use crate::control::PullSummary;
+
+    #[test]
+    fn pull_figures_reach_the_api_progress() {
+        let pull = PullSummary {
+            layers_done: 2,
+            layers_total: 5,
+            bytes_done: 30_000_000,
+            bytes_total: Some(120_000_000),
+            complete: false,
+        };
+        let p = Progress::pulling("pytorch/pytorch:2.3", &pull);
+        assert_eq!(p.phase, "pulling");
+        assert_eq!(
+            p.detail,
+            "pulling pytorch/pytorch:2.3: layers 2/5, 30.0 of 120.0 MB"
+        );
+        assert_eq!((p.done, p.total), (Some(30_000_000), Some(120_000_000)));
+        assert_eq!((p.layers_done, p.layers_total), (Some(2), Some(5)));
+    }
+
+    #[test]
+    fn progress_without_layer_figures_still_decodes() {
+        // What nodes sent before layers were counted.
+        let old = r#"{"phase":"paying","detail":"paying window 1","done":null,"total":null}"#;
+        let p: Progress = serde_json::from_str(old).unwrap();
+        assert_eq!(p, Progress::text("paying", "paying window 1"));
     }
 }

@@ -1,5 +1,6 @@
 //! Job control on `/qubix/<network>/job/1`: the consumer's signed [`JobControl`] requests,
-//! the lifecycle [`JobState`], and the provider's [`JobStatus`] answers. Heartbeats ride on
+//! the lifecycle [`JobState`], the provider's [`JobStatus`] answers and, while an image is
+//! pulled, its [`PullSummary`]. Heartbeats ride on
 //! the same protocol so a dead provider can be detected and, later, failed over.
 
 use serde::{Deserialize, Serialize};
@@ -205,6 +206,13 @@ pub enum JobMessage {
         /// At most this many samples.
         max: u16,
     },
+    /// How far the job's image pull has come (asked while the job is `Pulling`). Added
+    /// after the others, so their encodings are unchanged; a provider that predates it
+    /// cannot decode it and the consumer goes without the figures.
+    PullProgress {
+        /// The job.
+        agreement_id: AgreementId,
+    },
 }
 
 /// The most log lines in one [`JobReply::Logs`].
@@ -266,9 +274,89 @@ pub enum JobReply {
         /// The samples.
         samples: Vec<(u64, MetricsSample)>,
     },
+    /// The job's image pull; `None` before the pull began.
+    PullProgress(Option<PullSummary>),
+}
+
+/// An image pull as the provider's engine reports it, folded into a few figures whatever
+/// the number of layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PullSummary {
+    /// Layers fully pulled or already present.
+    pub layers_done: u32,
+    /// Layers of the image seen so far.
+    pub layers_total: u32,
+    /// Bytes downloaded so far.
+    pub bytes_done: u64,
+    /// Bytes to download; `None` while some layer's size is still unknown.
+    pub bytes_total: Option<u64>,
+    /// The image is present and the pull over.
+    pub complete: bool,
+}
+
+impl std::fmt::Display for PullSummary {
+    /// `layers 3/7, 12.5 of 48.0 MB`, `layers 1/4, 2.0 MB so far`, or
+    /// `image present on the provider` when nothing had to be downloaded.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.complete && self.layers_total == 0 {
+            return f.write_str("image present on the provider");
+        }
+        let total = self.layers_total.max(self.layers_done);
+        write!(f, "layers {}/{total}, ", self.layers_done)?;
+        let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+        match self.bytes_total {
+            Some(all) => write!(
+                f,
+                "{:.1} of {:.1} MB",
+                mb(self.bytes_done.min(all)),
+                mb(all)
+            ),
+            None => write!(f, "{:.1} MB so far", mb(self.bytes_done)),
+        }
+    }
 }
 
 impl WireMessage for JobReply {
     const TAG: &'static str = "job-reply/";
     const MAX_SIZE: usize = 1024 * 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pull(done: u32, total: u32, bytes: u64, of: Option<u64>) -> PullSummary {
+        PullSummary {
+            layers_done: done,
+            layers_total: total,
+            bytes_done: bytes,
+            bytes_total: of,
+            complete: false,
+        }
+    }
+
+    #[test]
+    fn pull_summaries_read_as_layers_and_megabytes() {
+        let cases = [
+            (
+                pull(3, 7, 12_500_000, Some(48_000_000)),
+                "layers 3/7, 12.5 of 48.0 MB",
+            ),
+            (pull(1, 4, 2_000_000, None), "layers 1/4, 2.0 MB so far"),
+            (pull(0, 0, 0, None), "layers 0/0, 0.0 MB so far"),
+            // A peer's odd figures never read as more done than there is.
+            (
+                pull(5, 2, 9_000_000, Some(1_000_000)),
+                "layers 5/5, 1.0 of 1.0 MB",
+            ),
+        ];
+        for (summary, text) in cases {
+            assert_eq!(summary.to_string(), text);
+        }
+        let present = PullSummary {
+            complete: true,
+            ..pull(0, 0, 0, None)
+        };
+        assert_eq!(present.to_string(), "image present on the provider");
+    }
 }

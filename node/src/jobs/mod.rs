@@ -1,9 +1,10 @@
 //! Jobs: the provider's lifecycle state machine and billing ([`lifecycle`]), the runner
-//! that performs its effects on the container runtime ([`runner`]), and the bounded log and
-//! metrics buffers both sides keep ([`books`]).
+//! that performs its effects on the container runtime ([`runner`]) and follows image pulls
+//! ([`pull_watch`]), and the bounded log and metrics buffers both sides keep ([`books`]).
 
 pub mod books;
 pub mod lifecycle;
+pub mod pull_watch;
 pub mod runner;
 
 pub use books::{LogBook, MetricsBook};

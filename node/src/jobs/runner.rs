@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use qubix_protocol::api::{GpuSample, MetricsSample};
-use qubix_protocol::{AgreementId, UnixMillis};
+use qubix_protocol::control::PublishedPort;
+use qubix_protocol::job::PortRequest;
+use qubix_protocol::{AgreementId, NodeId, UnixMillis};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -31,12 +33,20 @@ const EFFECT_QUEUE: usize = 32;
 #[derive(Debug, Clone)]
 pub struct RunnerHandle {
     effects: mpsc::Sender<Effect>,
+    /// The job's consumer, from the terms verified when the runner started: the only peer
+    /// that may control or read the job (checked on every request, so kept at hand rather
+    /// than verified again each time).
+    pub consumer: NodeId,
     /// The job's log.
     pub logs: Arc<LogBook>,
     /// The job's metrics.
     pub metrics: Arc<MetricsBook>,
     /// Published ports, once the container runs.
     pub ports: Arc<Mutex<Vec<BoundPort>>>,
+    /// The ports the consumer asked for, with their purposes.
+    requested: Arc<[PortRequest]>,
+    /// The latest figures of the image pull.
+    pull: Arc<Mutex<Option<PullProgress>>>,
 }
 
 impl RunnerHandle {
@@ -54,6 +64,30 @@ impl RunnerHandle {
     pub fn bound_ports(&self) -> Vec<BoundPort> {
         self.ports.lock().map(|p| p.clone()).unwrap_or_default()
     }
+
+    /// The published ports of the requested ones, as the consumer reaches them on `host`.
+    pub fn published(&self, host: &str) -> Vec<PublishedPort> {
+        self.bound_ports()
+            .iter()
+            .filter_map(|b| {
+                let asked = self
+                    .requested
+                    .iter()
+                    .find(|p| p.container_port == b.container_port)?;
+                Some(PublishedPort {
+                    container_port: b.container_port,
+                    host: host.to_owned(),
+                    host_port: b.host_port,
+                    purpose: asked.purpose,
+                })
+            })
+            .collect()
+    }
+
+    /// How far the image pull has come; `None` before it began.
+    pub fn pull_progress(&self) -> Option<PullProgress> {
+        self.pull.lock().ok().and_then(|p| p.clone())
+    }
 }
 
 /// Where runners report.
@@ -68,15 +102,17 @@ struct Runner {
     logs: Arc<LogBook>,
     metrics: Arc<MetricsBook>,
     ports: Arc<Mutex<Vec<BoundPort>>>,
+    pull: Arc<Mutex<Option<PullProgress>>>,
     container: Option<ContainerId>,
     follower: Option<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
 }
 
-/// Starts the runner of job `spec.agreement_id`. `container` is the job's existing container
-/// when the node restarted with it running.
+/// Starts the runner of job `spec.agreement_id` for `consumer`. `expect_container` is set
+/// when the node restarted with the job's container running.
 pub fn spawn(
     spec: ContainerSpec,
+    consumer: NodeId,
     runtime: Arc<dyn ContainerRuntime>,
     probe: Option<Arc<dyn GpuProbe>>,
     inputs: InputSender,
@@ -86,9 +122,12 @@ pub fn spawn(
     let (tx, rx) = mpsc::channel(EFFECT_QUEUE);
     let handle = RunnerHandle {
         effects: tx,
+        consumer,
         logs: super::books::Book::new(LOG_LINES),
         metrics: super::books::Book::new(METRICS_SAMPLES),
         ports: Arc::new(Mutex::new(Vec::new())),
+        requested: spec.ports.clone().into(),
+        pull: Arc::new(Mutex::new(None)),
     };
     let mut runner = Runner {
         id: spec.agreement_id,
@@ -99,6 +138,7 @@ pub fn spawn(
         logs: handle.logs.clone(),
         metrics: handle.metrics.clone(),
         ports: handle.ports.clone(),
+        pull: handle.pull.clone(),
         container: None,
         follower: None,
         watcher: None,
@@ -161,25 +201,12 @@ impl Runner {
 
     async fn pull(&mut self) {
         system_line(&self.logs, format!("pulling image {}", self.spec.image));
-        let (tx, mut rx) = mpsc::channel::<PullProgress>(16);
-        let logs = self.logs.clone();
-        let progress = tokio::spawn(async move {
-            let mut last = String::new();
-            while let Some(p) = rx.recv().await {
-                let text = format!(
-                    "pull: {} ({}/{} layers, {}/{} MiB)",
-                    p.status,
-                    p.layers_done,
-                    p.layers_total,
-                    p.bytes_done >> 20,
-                    p.bytes_total >> 20
-                );
-                if text != last {
-                    system_line(&logs, text.clone());
-                    last = text;
-                }
-            }
-        });
+        let (tx, rx) = mpsc::channel::<PullProgress>(16);
+        let progress = tokio::spawn(super::pull_watch::follow(
+            rx,
+            self.logs.clone(),
+            self.pull.clone(),
+        ));
         let result = self.runtime.pull(&self.spec.image, tx).await;
         let _ = progress.await;
         match result {

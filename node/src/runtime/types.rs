@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use qubix_protocol::control::EndReason;
+use qubix_protocol::control::{EndReason, PullSummary};
 use qubix_protocol::ids::AgreementId;
 use qubix_protocol::time::UnixMillis;
 use serde::{Deserialize, Serialize};
@@ -191,7 +191,7 @@ impl ContainerStats {
 /// Progress of an image pull.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PullProgress {
-    /// The engine's latest status text, e.g. `Downloading`.
+    /// The engine's latest status text, e.g. `Downloading` (bounded).
     pub status: String,
     /// Layers fully pulled (or already present).
     pub layers_done: u32,
@@ -199,10 +199,23 @@ pub struct PullProgress {
     pub layers_total: u32,
     /// Bytes downloaded so far.
     pub bytes_done: u64,
-    /// Bytes to download, as far as known.
-    pub bytes_total: u64,
+    /// Bytes to download; `None` while some layer's size is unknown.
+    pub bytes_total: Option<u64>,
     /// The pull finished and the image is present.
     pub complete: bool,
+}
+
+impl PullProgress {
+    /// The figures a provider tells the job's consumer.
+    pub fn summary(&self) -> PullSummary {
+        PullSummary {
+            layers_done: self.layers_done,
+            layers_total: self.layers_total,
+            bytes_done: self.bytes_done,
+            bytes_total: self.bytes_total,
+            complete: self.complete,
+        }
+    }
 }
 
 #[cfg(test)]

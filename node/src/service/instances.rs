@@ -13,7 +13,7 @@ use qubix_protocol::api::{Connection, ErrorCode, Event, Instance, LogLine, LogSt
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
     EndReason, JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobState, JobStatus,
-    LOG_PAGE_MAX, METRICS_PAGE_MAX,
+    LOG_PAGE_MAX, METRICS_PAGE_MAX, PullSummary,
 };
 use qubix_protocol::job::PortPurpose;
 use qubix_protocol::{AgreementId, NodeId, Nonce, Qu, Signed, UnixMillis};
@@ -55,6 +55,8 @@ struct Driver {
     used_ms: u64,
     acknowledged_ms: u64,
     last_state: Option<(JobState, UnixMillis)>,
+    image: String,
+    last_pull: Option<PullSummary>,
     feeds: InstanceFeeds,
     internal: mpsc::Sender<Internal>,
 }
@@ -124,18 +126,35 @@ pub(crate) async fn control(
 
 impl Driver {
     async fn progress(&self, phase: &str, detail: String) {
+        self.report_progress(Progress::text(phase, detail)).await;
+    }
+
+    async fn report_progress(&self, progress: Progress) {
         let _ = self
             .internal
             .send(Internal::Progress {
                 id: self.id,
-                progress: Progress {
-                    phase: phase.into(),
-                    detail,
-                    done: None,
-                    total: None,
-                },
+                progress,
             })
             .await;
+    }
+
+    /// While the provider pulls the image: its layer and byte figures, when they changed.
+    /// A provider that predates pull figures answers nothing decodable; the instance then
+    /// shows only its state.
+    async fn follow_pull(&mut self) {
+        let request = JobMessage::PullProgress {
+            agreement_id: self.id,
+        };
+        let Ok(JobReply::PullProgress(Some(pull))) = self.net.job(self.provider, request).await
+        else {
+            return;
+        };
+        if self.last_pull != Some(pull) {
+            self.last_pull = Some(pull);
+            self.report_progress(Progress::pulling(&self.image, &pull))
+                .await;
+        }
     }
 
     fn paid_ms(&self) -> u64 {
@@ -359,6 +378,7 @@ impl Driver {
                         self.settle_usage().await;
                     }
                     let done = status.state.is_final();
+                    let pulling = status.state == JobState::Pulling;
                     let _ = self
                         .internal
                         .send(Internal::Status {
@@ -366,6 +386,10 @@ impl Driver {
                             status,
                         })
                         .await;
+                    // After the status: a new state clears the progress it reported.
+                    if pulling {
+                        self.follow_pull().await;
+                    }
                     if done {
                         // The final receipt is in (or was refused): close the books.
                         let _ = self
@@ -433,6 +457,11 @@ impl Service {
             used_ms: 0,
             acknowledged_ms: 0,
             last_state: None,
+            image: t
+                .open_request()
+                .map(|r| r.payload().image.clone())
+                .unwrap_or_default(),
+            last_pull: None,
             feeds,
             internal: self.internal_tx.clone(),
         };
@@ -480,6 +509,7 @@ impl Service {
         record.reason = Some(EndReason::ProviderLost);
         record.since = UnixMillis::now();
         let record = record.clone();
+        self.progress.remove(&id);
         let _ = self.store.put_job(&id, &record);
         let _ = self.events.send(Event::InstanceState {
             id,

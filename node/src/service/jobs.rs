@@ -11,7 +11,7 @@ use qubix_ledger::settle::Settlement;
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::control::{
     JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobState, JobStatus, LOG_PAGE_MAX,
-    METRICS_PAGE_MAX, PublishedPort,
+    METRICS_PAGE_MAX,
 };
 use qubix_protocol::job::{AgreementTerms, JobRequest};
 use qubix_protocol::offer::MAX_CLOCK_SKEW;
@@ -98,6 +98,7 @@ impl Service {
         let probe = self.provider.as_ref().map(|p| p.probe());
         let handle = crate::jobs::spawn(
             spec,
+            terms.payload().consumer,
             runtime,
             probe,
             self.job_inputs.clone(),
@@ -133,7 +134,7 @@ impl Service {
             record.started_at = Some(now);
         }
         if let Some(runner) = self.runners.get(&id) {
-            record.ports = published(&runner.bound_ports(), &record.agreement, &self.public_host);
+            record.ports = runner.published(&self.public_host);
         }
         if before != job.state {
             info!(job = %id, from = before.as_str(), to = job.state.as_str(), "job state");
@@ -236,14 +237,23 @@ impl Service {
         let _ = self.net.respond_job(channel, reply).await;
     }
 
+    /// Whether `peer` is the consumer of provider job `id`. Asked on every `job/1` request:
+    /// a live job's runner knows its consumer from the terms verified when it started, so
+    /// only ended jobs verify their stored agreement again.
     fn consumer_of(&self, id: &AgreementId, peer: &NodeId) -> Result<(), JobErrorCode> {
         let record = self
             .jobs
             .get(id)
             .filter(|j| j.role == Role::Provider)
             .ok_or(JobErrorCode::UnknownJob)?;
-        let terms = record.terms().map_err(|_| JobErrorCode::UnknownJob)?;
-        if terms.payload().consumer == *peer {
+        let consumer = match self.runners.get(id) {
+            Some(runner) => runner.consumer,
+            None => {
+                let terms = record.terms().map_err(|_| JobErrorCode::UnknownJob)?;
+                terms.payload().consumer
+            }
+        };
+        if consumer == *peer {
             Ok(())
         } else {
             Err(JobErrorCode::NotYourJob)
@@ -303,6 +313,12 @@ impl Service {
                         .0
                 });
                 Ok(JobReply::Metrics { samples })
+            }
+            JobMessage::PullProgress { agreement_id } => {
+                self.consumer_of(&agreement_id, peer)?;
+                let pull = self.runners.get(&agreement_id);
+                let summary = pull.and_then(|r| r.pull_progress()).map(|p| p.summary());
+                Ok(JobReply::PullProgress(summary))
             }
             JobMessage::UsageQuery { agreement_id } => {
                 self.consumer_of(&agreement_id, peer)?;
@@ -466,32 +482,4 @@ impl Service {
             refund_tx: record.refund_tx.clone(),
         })
     }
-}
-
-fn published(
-    bound: &[crate::runtime::BoundPort],
-    agreement: &qubix_protocol::job::Agreement,
-    host: &str,
-) -> Vec<PublishedPort> {
-    let purposes = agreement
-        .verify()
-        .ok()
-        .and_then(|t| t.payload().open_request().ok())
-        .map(|r| r.payload().ports.clone())
-        .unwrap_or_default();
-    bound
-        .iter()
-        .filter_map(|b| {
-            let purpose = purposes
-                .iter()
-                .find(|p| p.container_port == b.container_port)?
-                .purpose;
-            Some(PublishedPort {
-                container_port: b.container_port,
-                host: host.to_owned(),
-                host_port: b.host_port,
-                purpose,
-            })
-        })
-        .collect()
 }

@@ -262,12 +262,7 @@ impl FakeNode {
 }
 
 fn progress(phase: &str, detail: &str) -> Progress {
-    Progress {
-        phase: phase.into(),
-        detail: detail.into(),
-        done: None,
-        total: None,
-    }
+    Progress::text(phase, detail)
 }
 
 fn not_found(id: AgreementId) -> ApiError {

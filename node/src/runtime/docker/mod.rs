@@ -4,6 +4,7 @@
 
 mod create;
 mod errors;
+mod layers;
 mod logs;
 mod managed;
 mod oom;

@@ -1,16 +1,15 @@
-//! Image pulls: look locally first (a present image needs no registry), else stream the
-//! engine's per-layer messages into [`PullProgress`] totals, and classify failures.
-
-use std::collections::HashMap;
+//! Image pulls: look locally first (a present image needs no registry), else fold the
+//! engine's per-layer messages into [`PullProgress`] figures ([`LayerTally`]), and classify
+//! failures.
 
 use bollard::Docker;
-use bollard::models::CreateImageInfo;
 use bollard::query_parameters::CreateImageOptions;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::is_not_found;
+use super::layers::LayerTally;
 use crate::runtime::error::{PullFailure, RuntimeError};
 use crate::runtime::types::PullProgress;
 
@@ -42,7 +41,7 @@ pub(crate) async fn pull(
         ..Default::default()
     };
     let mut stream = docker.create_image(Some(options), None, None);
-    let mut totals = LayerTotals::default();
+    let mut tally = LayerTally::default();
     while let Some(message) = stream.next().await {
         let message = message.map_err(|e| pull_error(image, e.to_string()))?;
         if let Some(error) = message
@@ -53,12 +52,17 @@ pub(crate) async fn pull(
             return Err(pull_error(image, error));
         }
         // Progress is advisory: when the reader lags, skip an update rather than stall.
-        let _ = progress.try_send(totals.absorb(&message));
+        let _ = progress.try_send(tally.absorb(&message));
     }
-    let mut done = totals.snapshot("pull complete".into());
+    let mut done = tally.progress("pull complete");
     done.complete = true;
-    let _ = progress.send(done).await;
-    info!(image, layers = totals.layers.len(), "image pulled");
+    let _ = progress.send(done.clone()).await;
+    info!(
+        image,
+        layers = done.layers_total,
+        bytes = done.bytes_done,
+        "image pulled"
+    );
     Ok(())
 }
 
@@ -116,74 +120,8 @@ fn pull_error(image: &str, detail: String) -> RuntimeError {
     }
 }
 
-/// Per-layer progress folded into totals.
-#[derive(Default)]
-struct LayerTotals {
-    /// Layer id → (bytes done, bytes total, finished).
-    layers: HashMap<String, (u64, u64, bool)>,
-}
-
-impl LayerTotals {
-    fn absorb(&mut self, message: &CreateImageInfo) -> PullProgress {
-        let status = message.status.clone().unwrap_or_default();
-        if let Some(id) = message.id.as_ref().filter(|_| is_layer_status(&status)) {
-            let layer = self.layers.entry(id.clone()).or_default();
-            let detail = message.progress_detail.as_ref();
-            let total = detail
-                .and_then(|d| d.total)
-                .and_then(|t| u64::try_from(t).ok());
-            let current = detail
-                .and_then(|d| d.current)
-                .and_then(|c| u64::try_from(c).ok());
-            if status == "Downloading" {
-                layer.1 = total.unwrap_or(layer.1);
-                layer.0 = current.unwrap_or(layer.0);
-            }
-            if status == "Download complete" {
-                layer.0 = layer.1;
-            }
-            if status == "Pull complete" || status == "Already exists" {
-                layer.0 = layer.1;
-                layer.2 = true;
-            }
-        }
-        self.snapshot(status)
-    }
-
-    fn snapshot(&self, status: String) -> PullProgress {
-        let count = |f: fn(&(u64, u64, bool)) -> bool| {
-            u32::try_from(self.layers.values().filter(|l| f(l)).count()).unwrap_or(u32::MAX)
-        };
-        PullProgress {
-            status,
-            layers_done: count(|l| l.2),
-            layers_total: count(|_| true),
-            bytes_done: self.layers.values().map(|l| l.0).sum(),
-            bytes_total: self.layers.values().map(|l| l.1).sum(),
-            complete: false,
-        }
-    }
-}
-
-/// Statuses the engine sends with a layer id (others carry the tag or digest as id).
-fn is_layer_status(status: &str) -> bool {
-    matches!(
-        status,
-        "Pulling fs layer"
-            | "Waiting"
-            | "Downloading"
-            | "Verifying Checksum"
-            | "Download complete"
-            | "Extracting"
-            | "Pull complete"
-            | "Already exists"
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use bollard::models::ProgressDetail;
-
     use super::*;
 
     #[test]
@@ -228,33 +166,5 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(classify(text), want, "{text}");
         }
-    }
-
-    fn message(id: &str, status: &str, current: i64, total: i64) -> CreateImageInfo {
-        CreateImageInfo {
-            id: Some(id.into()),
-            status: Some(status.into()),
-            progress_detail: Some(ProgressDetail {
-                current: Some(current),
-                total: Some(total),
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn layer_messages_fold_into_totals() {
-        let mut totals = LayerTotals::default();
-        totals.absorb(&message("a", "Pulling fs layer", 0, 0));
-        totals.absorb(&message("b", "Already exists", 0, 0));
-        let p = totals.absorb(&message("a", "Downloading", 40, 100));
-        assert_eq!(
-            (p.layers_done, p.layers_total, p.bytes_done, p.bytes_total),
-            (1, 2, 40, 100)
-        );
-        let p = totals.absorb(&message("a", "Pull complete", 0, 0));
-        assert_eq!((p.layers_done, p.bytes_done), (2, 100));
-        let p = totals.absorb(&message("latest", "Pulling from library/x", 0, 0));
-        assert_eq!(p.layers_total, 2, "the tag line is not a layer");
     }
 }
