@@ -2,6 +2,9 @@
 //! hostile bytes.
 #![allow(clippy::unwrap_used, clippy::type_complexity)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::golden;
 use proptest::prelude::*;
 use qubix_protocol::billing::{Receipt, UsageReport};
 use qubix_protocol::codec::{self, WireMessage};
@@ -14,23 +17,6 @@ use qubix_protocol::offer::{GpuSpec, Location, Offer, OfferWithdrawal, Version};
 use qubix_protocol::signed::{Authored, Envelope, EnvelopeError};
 use qubix_protocol::testing::{self, NOW, agreement_terms, job_request, key, node, offer};
 use qubix_protocol::{AgreementId, Nonce, OfferId, Qu, Signed, UnixMillis};
-
-/// Compares `bytes` with `tests/golden/<name>.hex`. `QUBIX_BLESS=1` writes the file instead.
-fn golden(name: &str, bytes: &[u8]) {
-    let path = format!("{}/tests/golden/{name}.hex", env!("CARGO_MANIFEST_DIR"));
-    let actual = hex::encode(bytes);
-    if std::env::var("QUBIX_BLESS").is_ok() {
-        std::fs::write(&path, format!("{actual}\n")).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{path} missing; run with QUBIX_BLESS=1 once to create it"));
-    assert_eq!(
-        actual,
-        expected.trim(),
-        "wire format of {name} changed: a changed shape needs a new version"
-    );
-}
 
 fn usage_report() -> UsageReport {
     UsageReport {

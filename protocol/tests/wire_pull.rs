@@ -2,32 +2,13 @@
 //! variants, and the proof that adding them left every earlier encoding as it was.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+
+use common::{golden, read_golden};
 use qubix_protocol::AgreementId;
 use qubix_protocol::codec;
 use qubix_protocol::control::{JobMessage, JobReply, JobState, PullSummary};
 use qubix_protocol::testing::NOW;
-
-/// Compares `bytes` with `tests/golden/<name>.hex`. `QUBIX_BLESS=1` writes the file instead.
-fn golden(name: &str, bytes: &[u8]) {
-    let path = format!("{}/tests/golden/{name}.hex", env!("CARGO_MANIFEST_DIR"));
-    let actual = hex::encode(bytes);
-    if std::env::var("QUBIX_BLESS").is_ok() {
-        std::fs::write(&path, format!("{actual}\n")).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{path} missing; run with QUBIX_BLESS=1 once to create it"));
-    assert_eq!(
-        actual,
-        expected.trim(),
-        "wire format of {name} changed: a changed shape needs a new version"
-    );
-}
-
-fn read_golden(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/golden/{name}.hex", env!("CARGO_MANIFEST_DIR"));
-    hex::decode(std::fs::read_to_string(path).unwrap().trim()).unwrap()
-}
 
 fn summary() -> PullSummary {
     PullSummary {
