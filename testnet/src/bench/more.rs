@@ -11,7 +11,7 @@ use qubix_protocol::query::{OfferFacts, Query};
 use super::{Figure, percentile};
 use crate::harness::{NodeSpec, Testnet, TestnetError, wait_until};
 
-fn err(what: &str, e: impl std::fmt::Display) -> TestnetError {
+pub(super) fn err(what: &str, e: impl std::fmt::Display) -> TestnetError {
     TestnetError::Node {
         name: what.into(),
         message: e.to_string(),
@@ -59,11 +59,14 @@ pub async fn container_start(image: &str, runs: usize) -> Result<Figure, Testnet
     })
 }
 
-/// Launch → running through a whole testnet: negotiation, an on-chain payment on the devnet
-/// (ticks every 200 ms), provider verification, pull and start.
-pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure, TestnetError> {
-    let mut net = Testnet::with_devnet("bench-launch", Duration::from_millis(200)).await?;
-    net.add(NodeSpec::provider("provider", "RTX 4090:24:4", 3_600, "DE"))
+/// A devnet testnet with one provider of `gpus` at 3,600 QU/GPU-hour and a consumer that
+/// already sees its offer; returns the network and the consumer's handle.
+pub(super) async fn provider_and_consumer(
+    name: &str,
+    gpus: &str,
+) -> Result<(Testnet, qubix_node::service::NodeHandle), TestnetError> {
+    let mut net = Testnet::with_devnet(name, Duration::from_millis(200)).await?;
+    net.add(NodeSpec::provider("provider", gpus, 3_600, "DE"))
         .await?;
     let c = net.add(NodeSpec::consumer("consumer")).await?;
     let h = net.nodes[c].handle().clone();
@@ -72,22 +75,34 @@ pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure
         async move { (h.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
     })
     .await?;
+    Ok((net, h))
+}
+
+/// One GPU running `sleep 600` in `image` for ten minutes, on 1 core, 128 MiB and 1 GiB.
+pub(super) fn one_gpu_sleeper(image: &str, query: Option<&str>) -> LaunchRequest {
+    LaunchRequest {
+        offer_id: None,
+        query: query.map(str::to_owned),
+        image: image.into(),
+        command: vec!["sleep".into(), "600".into()],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(128),
+        disk_gib: Some(1),
+    }
+}
+
+/// Launch → running through a whole testnet: negotiation, an on-chain payment on the devnet
+/// (ticks every 200 ms), provider verification, pull and start.
+pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure, TestnetError> {
+    let (net, h) = provider_and_consumer("bench-launch", "RTX 4090:24:4").await?;
     let mut samples = Vec::new();
     for _ in 0..3 {
-        let launch = LaunchRequest {
-            offer_id: None,
-            query: None,
-            image: image.into(),
-            command: vec!["sleep".into(), "600".into()],
-            env: Default::default(),
-            ports: vec![],
-            gpus: 1,
-            duration_secs: 600,
-            max_price_per_gpu_hour: None,
-            cpu_cores: Some(1),
-            ram_mib: Some(128),
-            disk_gib: Some(1),
-        };
+        let launch = one_gpu_sleeper(image, None);
         let started = Instant::now();
         let id = h.launch(launch).await.map_err(|e| err("launch", e))?.id;
         wait_until(Duration::from_secs(60), "the instance to run", || {

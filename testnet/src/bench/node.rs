@@ -4,18 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use qubix_protocol::api::LaunchRequest;
-
+use super::more::{err, one_gpu_sleeper, provider_and_consumer};
 use super::{Figure, percentile};
-use crate::harness::{NodeSpec, Testnet, TestnetError, wait_until};
+use crate::harness::{TestnetError, wait_until};
 use crate::process::{NodeProcess, ProcessSpec, qubix_binary};
-
-fn err(what: &str, e: impl std::fmt::Display) -> TestnetError {
-    TestnetError::Node {
-        name: what.into(),
-        message: e.to_string(),
-    }
-}
 
 /// `rounds` negotiations from a consumer to a provider on loopback, one after the other (each
 /// rental terminated before the next, untimed): query, escrow lock, signed request,
@@ -26,32 +18,10 @@ pub async fn negotiation_round_trip(
     rtt_ms: f64,
 ) -> Result<Vec<Figure>, TestnetError> {
     let rounds = rounds.max(1);
-    let mut net = Testnet::with_devnet("bench-negotiate", Duration::from_millis(200)).await?;
-    net.add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE"))
-        .await?;
-    let c = net.add(NodeSpec::consumer("consumer")).await?;
-    let h = net.nodes[c].handle().clone();
-    wait_until(Duration::from_secs(30), "the offer", || {
-        let h = h.clone();
-        async move { (h.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await?;
+    let (net, h) = provider_and_consumer("bench-negotiate", "RTX 4090:24:1").await?;
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        let request = LaunchRequest {
-            offer_id: None,
-            query: Some("gpu_name=RTX_4090".into()),
-            image: "qubix/test:latest".into(),
-            command: vec!["sleep".into(), "600".into()],
-            env: Default::default(),
-            ports: vec![],
-            gpus: 1,
-            duration_secs: 600,
-            max_price_per_gpu_hour: None,
-            cpu_cores: Some(1),
-            ram_mib: Some(128),
-            disk_gib: Some(1),
-        };
+        let request = one_gpu_sleeper("qubix/test:latest", Some("gpu_name=RTX_4090"));
         let started = Instant::now();
         // `launch` answers once the agreement is countersigned and persisted on both sides;
         // payment and the container follow asynchronously.
