@@ -97,7 +97,8 @@ pub(crate) async fn adopt_deposits(
 }
 
 /// Follows withdrawal `id` until its transfer is final or failed and records the outcome,
-/// however long the chain takes (a slow transfer is not a failed one). A withdrawal whose
+/// however long the chain takes (a slow transfer is not a failed one, nor is a store that
+/// cannot be read for a moment: only a transfer the settlement gave up on fails). A withdrawal whose
 /// transfer was never queued (the node stopped between booking and paying) fails with its QU
 /// back in `available`: nothing left the wallet. Returns early, recording nothing, when the
 /// settlement stops; the next start picks the withdrawal up again.
@@ -120,7 +121,13 @@ pub(crate) async fn follow_withdrawal(ledger: Ledger, settlement: QubicSettlemen
                 );
             }
             Err(SettlementError::Shutdown) => return,
-            Err(e) => break Err(e.to_string()),
+            Err(e @ SettlementError::TransferFailed { .. }) => break Err(e.to_string()),
+            // The settlement's own store could not be read: the transfer may still go out,
+            // so its QU must not return to `available`. Ask again shortly.
+            Err(e) => {
+                warn!(withdrawal = %id, error = %e, "cannot read the withdrawal's transfer; retrying");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
         }
     };
     let booked = tokio::task::spawn_blocking(move || {
