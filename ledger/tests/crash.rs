@@ -35,6 +35,7 @@ impl Step {
             Step::Receipt(e) => {
                 let r = qubix_protocol::Signed::<qubix_protocol::billing::Receipt>::open(
                     e.as_bytes().to_vec(),
+                    &qubix_protocol::testing::network(),
                 )
                 .expect("valid receipt");
                 format!(
@@ -49,7 +50,9 @@ impl Step {
     fn apply(&self, ledger: &Ledger, minute: u64) -> Result<LedgerEntry, LedgerError> {
         match self {
             Step::Op(op) => ledger.apply(op.clone(), at(minute)),
-            Step::Receipt(e) => ledger.record_receipt(e, at(minute)),
+            Step::Receipt(e) => {
+                ledger.record_receipt(e, &qubix_protocol::testing::network(), at(minute))
+            }
         }
     }
 }

@@ -105,23 +105,50 @@ fn the_consumer_locks_pays_spends_and_ends() {
         LedgerError::UnknownAgreement { .. }
     ));
 
-    l.record_receipt(&receipt(&t, 1, 120), at(3)).unwrap();
-    l.record_receipt(&receipt(&t, 1, 120), at(4)).unwrap(); // duplicate
-    l.record_receipt(&receipt(&t, 2, 250), at(5)).unwrap();
+    l.record_receipt(
+        &receipt(&t, 1, 120),
+        &qubix_protocol::testing::network(),
+        at(3),
+    )
+    .unwrap();
+    l.record_receipt(
+        &receipt(&t, 1, 120),
+        &qubix_protocol::testing::network(),
+        at(4),
+    )
+    .unwrap(); // duplicate
+    l.record_receipt(
+        &receipt(&t, 2, 250),
+        &qubix_protocol::testing::network(),
+        at(5),
+    )
+    .unwrap();
     assert_eq!(
         (bal(&l, Account::Prepaid(a)), bal(&l, Account::Spent(a))),
         (150, 250)
     );
     assert!(matches!(
-        refused(&l, || l.record_receipt(&receipt(&t, 1, 130), at(6))),
+        refused(&l, || l.record_receipt(
+            &receipt(&t, 1, 130),
+            &qubix_protocol::testing::network(),
+            at(6)
+        )),
         LedgerError::ConflictingReplay { .. }
     ));
     assert!(matches!(
-        refused(&l, || l.record_receipt(&receipt(&t, 3, 100), at(6))),
+        refused(&l, || l.record_receipt(
+            &receipt(&t, 3, 100),
+            &qubix_protocol::testing::network(),
+            at(6)
+        )),
         LedgerError::ReceiptRegresses { .. }
     ));
     assert!(matches!(
-        refused(&l, || l.record_receipt(&receipt(&t, 4, 401), at(6))),
+        refused(&l, || l.record_receipt(
+            &receipt(&t, 4, 401),
+            &qubix_protocol::testing::network(),
+            at(6)
+        )),
         LedgerError::InsufficientFunds { .. }
     ));
     assert_eq!(l.receipts(&a).unwrap().len(), 2);
@@ -135,7 +162,11 @@ fn the_consumer_locks_pays_spends_and_ends() {
         LedgerError::AgreementEnded { .. }
     ));
     assert!(matches!(
-        refused(&l, || l.record_receipt(&receipt(&t, 5, 260), at(8))),
+        refused(&l, || l.record_receipt(
+            &receipt(&t, 5, 260),
+            &qubix_protocol::testing::network(),
+            at(8)
+        )),
         LedgerError::AgreementEnded { .. }
     ));
     l.refund_received(a, &incoming(20, 150), at(9)).unwrap();
@@ -178,7 +209,11 @@ fn receipts_must_verify_and_come_from_the_consumer() {
     bytes[last] ^= 1;
     let forged = Envelope::from_bytes(bytes).unwrap();
     assert!(matches!(
-        refused(&l, || l.record_receipt(&forged, at(2))),
+        refused(&l, || l.record_receipt(
+            &forged,
+            &qubix_protocol::testing::network(),
+            at(2)
+        )),
         LedgerError::BadReceipt(_)
     ));
     let stranger = qubix_protocol::billing::Receipt {
@@ -189,8 +224,19 @@ fn receipts_must_verify_and_come_from_the_consumer() {
         amount: Qu(100),
         issued_at: at(2),
     };
-    let signed = qubix_protocol::Signed::sign(stranger, &qubix_protocol::testing::key(3)).unwrap();
-    let err = refused(&l, || l.record_receipt(signed.envelope(), at(2)));
+    let signed = qubix_protocol::Signed::sign(
+        stranger,
+        &qubix_protocol::testing::key(3),
+        &qubix_protocol::testing::network(),
+    )
+    .unwrap();
+    let err = refused(&l, || {
+        l.record_receipt(
+            signed.envelope(),
+            &qubix_protocol::testing::network(),
+            at(2),
+        )
+    });
     assert!(matches!(err, LedgerError::ReceiptSigner { .. }), "{err}");
 }
 
@@ -200,7 +246,11 @@ fn the_provider_receives_earns_ends_and_refunds() {
     let t = terms(&keypair('p').identity(), &keypair('c').identity());
     let a = t.agreement_id;
     assert!(matches!(
-        refused(&l, || l.record_receipt(&receipt(&t, 1, 10), at(0))),
+        refused(&l, || l.record_receipt(
+            &receipt(&t, 1, 10),
+            &qubix_protocol::testing::network(),
+            at(0)
+        )),
         LedgerError::UnknownAgreement { .. }
     ));
     l.receive_window(&t, 0, &incoming(1, 200), at(0)).unwrap();
@@ -208,7 +258,12 @@ fn the_provider_receives_earns_ends_and_refunds() {
         refused(&l, || l.receive_window(&t, 1, &incoming(1, 200), at(0))),
         LedgerError::ConflictingReplay { .. }
     ));
-    l.record_receipt(&receipt(&t, 1, 150), at(1)).unwrap();
+    l.record_receipt(
+        &receipt(&t, 1, 150),
+        &qubix_protocol::testing::network(),
+        at(1),
+    )
+    .unwrap();
     assert_eq!(
         (bal(&l, Account::PrepaidHeld(a)), bal(&l, Account::Earned)),
         (50, 150)
@@ -265,7 +320,12 @@ fn withdrawals_are_pending_until_final_and_return_when_failed() {
     let t = terms(&keypair('p').identity(), &keypair('c').identity());
     l.deposit(&incoming(1, 100), at(0)).unwrap();
     l.receive_window(&t, 0, &incoming(2, 200), at(0)).unwrap();
-    l.record_receipt(&receipt(&t, 1, 200), at(0)).unwrap();
+    l.record_receipt(
+        &receipt(&t, 1, 200),
+        &qubix_protocol::testing::network(),
+        at(0),
+    )
+    .unwrap();
     assert!(matches!(
         refused(&l, || l.withdraw("w1", &to, Qu(301), at(1))),
         LedgerError::InsufficientFunds { .. }

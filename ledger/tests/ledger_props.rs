@@ -210,7 +210,11 @@ impl World {
     fn apply(&self, what: &Applied, minute: u64) -> Result<LedgerEntry, LedgerError> {
         match what {
             Applied::Op(op) => self.ledger.apply(op.clone(), at(minute)),
-            Applied::Receipt(envelope) => self.ledger.record_receipt(envelope, at(minute)),
+            Applied::Receipt(envelope) => self.ledger.record_receipt(
+                envelope,
+                &qubix_protocol::testing::network(),
+                at(minute),
+            ),
         }
     }
 

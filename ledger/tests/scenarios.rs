@@ -97,8 +97,14 @@ async fn pay_window(consumer: &Node, provider: &Node, t: &AgreementTerms, window
 
 /// Both sides record a receipt.
 fn both_record(consumer: &Node, provider: &Node, r: &Envelope, minute: u64) {
-    consumer.ledger.record_receipt(r, at(minute)).unwrap();
-    provider.ledger.record_receipt(r, at(minute)).unwrap();
+    consumer
+        .ledger
+        .record_receipt(r, &qubix_protocol::testing::network(), at(minute))
+        .unwrap();
+    provider
+        .ledger
+        .record_receipt(r, &qubix_protocol::testing::network(), at(minute))
+        .unwrap();
 }
 
 async fn reconciled(node: &Node, net: &DevnetHandle) {
@@ -173,7 +179,10 @@ async fn consumer_stops_paying_and_the_provider_is_never_owed_more_than_a_window
     // No top-up arrives: the paid window is used up, nothing is held for more work.
     assert_eq!(provider.bal(Account::PrepaidHeld(a)), 0);
     let more = receipt(&t, 11, 220);
-    let err = provider.ledger.record_receipt(&more, at(11)).unwrap_err();
+    let err = provider
+        .ledger
+        .record_receipt(&more, &qubix_protocol::testing::network(), at(11))
+        .unwrap_err();
     assert!(
         matches!(err, LedgerError::InsufficientFunds { .. }),
         "{err}"
@@ -270,7 +279,10 @@ async fn forged_receipts_are_refused_by_both_sides() {
     let forged = Envelope::from_bytes(bytes).unwrap();
     for node in [&consumer, &provider] {
         let before = node.ledger.balances().unwrap();
-        let err = node.ledger.record_receipt(&forged, at(1)).unwrap_err();
+        let err = node
+            .ledger
+            .record_receipt(&forged, &qubix_protocol::testing::network(), at(1))
+            .unwrap_err();
         assert!(matches!(err, LedgerError::BadReceipt(_)), "{err}");
         assert_eq!(node.ledger.balances().unwrap(), before);
         assert!(node.ledger.receipts(&a).unwrap().is_empty());

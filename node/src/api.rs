@@ -218,7 +218,9 @@ impl NodeApi for NodeApiImpl {
                 ),
             ));
         }
-        self.ledger.signed_receipts(&id).map_err(ledger_error)
+        self.ledger
+            .signed_receipts(&id, self.handle.network())
+            .map_err(ledger_error)
     }
 
     async fn wallet(&self) -> ApiResult<Wallet> {

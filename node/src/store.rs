@@ -6,6 +6,7 @@ use std::path::Path;
 
 use qubix_protocol::control::{EndReason, JobState, PublishedPort};
 use qubix_protocol::job::{Agreement, AgreementTerms};
+use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, OfferId, Qu, Signed, UnixMillis};
 use serde::{Deserialize, Serialize};
 
@@ -84,14 +85,14 @@ pub struct JobRecord {
 
 impl JobRecord {
     /// The agreement's id.
-    pub fn id(&self) -> Result<AgreementId, StoreError> {
-        Ok(self.terms()?.payload().agreement_id)
+    pub fn id(&self, network: &Network) -> Result<AgreementId, StoreError> {
+        Ok(self.terms(network)?.payload().agreement_id)
     }
 
     /// The verified terms.
-    pub fn terms(&self) -> Result<Signed<AgreementTerms>, StoreError> {
+    pub fn terms(&self, network: &Network) -> Result<Signed<AgreementTerms>, StoreError> {
         self.agreement
-            .verify()
+            .verify(network)
             .map_err(|_| StoreError::Corrupt("agreement does not verify".into()))
     }
 }

@@ -419,6 +419,6 @@ async fn oversize_response_frames_are_refused_by_the_codec_without_allocating() 
 
 fn propose() -> NegotiateRequest {
     let request = qubix_protocol::testing::job_request(1, 2);
-    let signed = Signed::sign(request, &qubix_protocol::testing::key(1)).unwrap();
+    let signed = Signed::sign(request, &qubix_protocol::testing::key(1), &network()).unwrap();
     NegotiateRequest::Propose(signed.envelope().clone())
 }

@@ -32,7 +32,7 @@ fn fresh_offer(key: &NodeKey, id: u8) -> Offer {
 }
 
 fn gossip(offer: Offer, signer: &NodeKey) -> Vec<u8> {
-    let envelope = Signed::sign(offer, signer.signing_key()).unwrap();
+    let envelope = Signed::sign(offer, signer.signing_key(), &common::network()).unwrap();
     codec::encode(&GossipMessage::Offer(envelope.envelope().clone())).unwrap()
 }
 
@@ -68,7 +68,7 @@ async fn judge_next(receiver: &mut Peer, book: &mut OfferBook) -> (Verdict, Peer
     })
     .await;
     let author = source.and_then(|p| NodeId::from_peer_id(&p).ok());
-    let (verdict, _) = judge_gossip(book, &data, author, UnixMillis::now());
+    let (verdict, _) = judge_gossip(book, &common::network(), &data, author, UnixMillis::now());
     receiver
         .net
         .report(id, from, verdict.acceptance())

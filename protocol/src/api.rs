@@ -748,7 +748,7 @@ pub enum Event {
     /// An offer appeared or changed.
     OfferUpdated {
         /// The offer.
-        offer: OfferView,
+        offer: Box<OfferView>,
     },
     /// An offer was withdrawn or expired.
     OfferRemoved {
@@ -844,7 +844,7 @@ mod schema {
     use crate::control::{EndReason, JobState};
     use crate::ids::{AgreementId, NodeId, OfferId};
     use crate::job::{PortPurpose, PortRequest};
-    use crate::offer::{GpuSpec, Location, Offer, PcieLink, Version};
+    use crate::offer::{GpuSpec, Interruptible, Isolation, Location, Offer, PcieLink, Version};
     use crate::time::UnixMillis;
 
     /// Gives `$ty` the schema of `$mirror`, under the component name of `$ty`.
@@ -882,6 +882,8 @@ mod schema {
     schema_via!(Version, VersionSchema);
     schema_via!(PcieLink, PcieLinkSchema);
     schema_via!(Location, LocationSchema);
+    schema_via!(Isolation, IsolationSchema);
+    schema_via!(Interruptible, InterruptibleSchema);
 
     /// A node id: the base58 libp2p PeerId of the node's ed25519 key.
     #[derive(Serialize, ToSchema)]
@@ -937,6 +939,25 @@ mod schema {
         ContainerLost,
         IdleTimeout,
         ProviderLost,
+        Unacknowledged,
+    }
+
+    /// How a provider keeps jobs away from its host: `container` (each job in its own
+    /// unprivileged container) or `unisolated` (plain processes on the host; testnet only).
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub(super) enum IsolationSchema {
+        Container,
+        Unisolated,
+    }
+
+    /// Interruptible rentals: cheaper, reclaimable after a notice.
+    #[derive(Serialize, ToSchema)]
+    pub(super) struct InterruptibleSchema {
+        /// Price in QU per GPU-hour.
+        price_per_gpu_hour: Qu,
+        /// Notice before a rental is reclaimed, seconds.
+        notice_secs: u64,
     }
 
     /// What a published port serves.
@@ -988,6 +1009,14 @@ mod schema {
         pay_to: String,
         /// True when the GPUs are simulated (testnet only).
         simulated: bool,
+        /// How jobs are kept away from the provider's host.
+        isolation: Isolation,
+        /// Price in QU per GPU-hour of a hot standby; absent when not offered.
+        standby_price_per_gpu_hour: Option<Qu>,
+        /// Interruptible rentals, when offered.
+        interruptible: Option<Interruptible>,
+        /// How long the last checkpoint is kept after a rental ends, seconds.
+        checkpoint_retention_secs: u64,
         /// When the provider signed it.
         issued_at: UnixMillis,
         /// When it stops being valid unless republished.
@@ -1099,6 +1128,7 @@ mod schema {
                 EndReason::ContainerLost => Self::ContainerLost,
                 EndReason::IdleTimeout => Self::IdleTimeout,
                 EndReason::ProviderLost => Self::ProviderLost,
+                EndReason::Unacknowledged => Self::Unacknowledged,
             }
         }
     }
@@ -1143,6 +1173,10 @@ mod schema {
                 max_rental_secs,
                 pay_to,
                 simulated,
+                isolation,
+                standby_price_per_gpu_hour,
+                interruptible,
+                checkpoint_retention_secs,
                 issued_at,
                 expires_at,
             } = o.clone();
@@ -1161,8 +1195,34 @@ mod schema {
                 max_rental_secs,
                 pay_to,
                 simulated,
+                isolation,
+                standby_price_per_gpu_hour,
+                interruptible,
+                checkpoint_retention_secs,
                 issued_at,
                 expires_at,
+            }
+        }
+    }
+
+    impl From<Isolation> for IsolationSchema {
+        fn from(i: Isolation) -> Self {
+            match i {
+                Isolation::Container => Self::Container,
+                Isolation::Unisolated => Self::Unisolated,
+            }
+        }
+    }
+
+    impl From<Interruptible> for InterruptibleSchema {
+        fn from(i: Interruptible) -> Self {
+            let Interruptible {
+                price_per_gpu_hour,
+                notice_secs,
+            } = i;
+            Self {
+                price_per_gpu_hour,
+                notice_secs,
             }
         }
     }
@@ -1257,6 +1317,13 @@ mod schema {
                 max_rental_secs: 86_400,
                 pay_to: "A".repeat(60),
                 simulated: true,
+                isolation: Isolation::Container,
+                standby_price_per_gpu_hour: Some(Qu(300)),
+                interruptible: Some(Interruptible {
+                    price_per_gpu_hour: Qu(700),
+                    notice_secs: 600,
+                }),
+                checkpoint_retention_secs: 86_400,
                 issued_at: UnixMillis(1),
                 expires_at: UnixMillis(2),
             }
@@ -1302,6 +1369,7 @@ mod schema {
                 ContainerLost,
                 IdleTimeout,
                 ProviderLost,
+                Unacknowledged,
             ];
             for r in reasons {
                 same_json(&r, &EndReasonSchema::from(r));
@@ -1309,6 +1377,14 @@ mod schema {
             for p in [PortPurpose::Ssh, PortPurpose::Jupyter, PortPurpose::Tcp] {
                 same_json(&p, &PortPurposeSchema::from(p));
             }
+            for i in [Isolation::Container, Isolation::Unisolated] {
+                same_json(&i, &IsolationSchema::from(i));
+            }
+            let i = Interruptible {
+                price_per_gpu_hour: Qu(5),
+                notice_secs: 60,
+            };
+            same_json(&i, &InterruptibleSchema::from(i));
         }
 
         #[test]

@@ -45,9 +45,11 @@ impl JobState {
         matches!(self, Self::Terminated | Self::Completed | Self::Failed)
     }
 
-    /// Whether the provider bills for time in this state.
+    /// Whether the provider bills for time in this state: only while the container runs.
+    /// An image pull is the provider's own cost, and how long it takes is the provider's
+    /// word alone.
     pub fn is_billable(self) -> bool {
-        matches!(self, Self::Pulling | Self::Running)
+        matches!(self, Self::Running)
     }
 
     /// Lower-case name, as the API and console show it.
@@ -134,6 +136,9 @@ pub enum EndReason {
     IdleTimeout,
     /// The provider stopped answering.
     ProviderLost,
+    /// The consumer did not acknowledge the usage it was billed for (no receipts) within
+    /// the grace period.
+    Unacknowledged,
 }
 
 /// A published port as the consumer reaches it.
@@ -164,10 +169,17 @@ pub struct JobStatus {
     pub ports: Vec<PublishedPort>,
     /// When the state last changed.
     pub since: UnixMillis,
-    /// The provider's refund of the unused part of the paid window, once its transfer is
-    /// final (a Qubic transaction id the consumer verifies on chain before recording it).
-    pub refund_tx: Option<String>,
+    /// What the provider has credited to the job: payments it verified on chain, in total.
+    /// The consumer resends a payment notice until this shows it.
+    pub paid: crate::amount::Qu,
+    /// The provider's refunds of unused paid time, once each transfer is final (Qubic
+    /// transaction ids the consumer verifies on chain before recording them); at most
+    /// [`MAX_REFUNDS_LISTED`], oldest first.
+    pub refunds: Vec<String>,
 }
+
+/// The most refunds one [`JobStatus`] lists.
+pub const MAX_REFUNDS_LISTED: usize = 16;
 
 /// Requests on `/qubix/<network>/job/1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +192,8 @@ pub enum JobMessage {
     Paid {
         /// The job.
         agreement_id: AgreementId,
+        /// The window paid, from 0 (the first; later ones are top-ups).
+        window: u32,
         /// Qubic transaction id (60 lower-case letters).
         tx_id: String,
     },
@@ -239,6 +253,8 @@ pub enum JobErrorCode {
     Refused,
     /// The provider could not complete the action; the status says what happened.
     Failed,
+    /// Too many requests from this peer; retry shortly.
+    RateLimited,
 }
 
 impl std::fmt::Display for JobErrorCode {
@@ -249,6 +265,7 @@ impl std::fmt::Display for JobErrorCode {
             Self::WrongState => "the action is not possible in the job's state",
             Self::Refused => "the request was refused (bad signature, replay or stale)",
             Self::Failed => "the provider could not complete the action",
+            Self::RateLimited => "the provider is receiving too many requests from this node",
         })
     }
 }

@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use crate::amount::{MAX_QU, Qu};
 use crate::codec::WireMessage;
 use crate::ids::{AgreementId, NodeId, Nonce, OfferId};
-use crate::offer::{MAX_RENTAL_SECS, check_window};
+use crate::offer::{Isolation, MAX_CHECKPOINT_RETENTION_SECS, MAX_RENTAL_SECS, check_window};
 use crate::signed::{Authored, Envelope, EnvelopeError, Signed, sign_bytes, verify_bytes};
 use crate::time::UnixMillis;
+use crate::topics::Network;
 use crate::validate::{ValidationError, check, check_identity_format, check_text};
 
 /// The longest a job request stays valid.
@@ -23,6 +24,69 @@ pub const MAX_ENV_VARS: usize = 64;
 pub const MAX_PORTS: usize = 16;
 /// Most command arguments in one request.
 pub const MAX_ARGS: usize = 64;
+/// Most SSH public keys in one request.
+pub const MAX_SSH_KEYS: usize = 8;
+/// Longest SSH public key line.
+pub const MAX_SSH_KEY_LEN: usize = 2048;
+/// Shortest checkpoint interval a request may ask for.
+pub const MIN_CHECKPOINT_INTERVAL_SECS: u64 = 30;
+
+/// A Linux capability a job may ask for. Jobs run with a small base set; the provider's
+/// policy decides which of these it grants on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Capability {
+    /// Change file owners.
+    Chown,
+    /// Bypass file permission checks.
+    DacOverride,
+    /// Bypass ownership checks on files.
+    Fowner,
+    /// Keep set-user-id bits when modifying files.
+    Fsetid,
+    /// Signal processes of other users.
+    Kill,
+    /// Change the group id.
+    Setgid,
+    /// Change the user id.
+    Setuid,
+    /// Transfer capabilities.
+    Setpcap,
+    /// Bind ports below 1024.
+    NetBindService,
+    /// Use raw sockets.
+    NetRaw,
+    /// Use chroot.
+    SysChroot,
+    /// Create device nodes.
+    Mknod,
+    /// Write the audit log.
+    AuditWrite,
+    /// Set file capabilities.
+    Setfcap,
+}
+
+impl Capability {
+    /// The name Docker and the kernel use, without `CAP_` (`DAC_OVERRIDE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Chown => "CHOWN",
+            Self::DacOverride => "DAC_OVERRIDE",
+            Self::Fowner => "FOWNER",
+            Self::Fsetid => "FSETID",
+            Self::Kill => "KILL",
+            Self::Setgid => "SETGID",
+            Self::Setuid => "SETUID",
+            Self::Setpcap => "SETPCAP",
+            Self::NetBindService => "NET_BIND_SERVICE",
+            Self::NetRaw => "NET_RAW",
+            Self::SysChroot => "SYS_CHROOT",
+            Self::Mknod => "MKNOD",
+            Self::AuditWrite => "AUDIT_WRITE",
+            Self::Setfcap => "SETFCAP",
+        }
+    }
+}
 
 /// An environment variable for the job's container. `Debug` hides the value: env often
 /// carries passwords and tokens.
@@ -92,6 +156,22 @@ pub struct JobRequest {
     pub duration_secs: u64,
     /// Qubic identity refunds go to.
     pub refund_to: String,
+    /// Qubic identity the payments come from: a payment counts only from it.
+    pub pay_from: String,
+    /// Linux capabilities the job asks for beyond the base set.
+    pub capabilities: Vec<Capability>,
+    /// The least isolation the consumer accepts.
+    pub isolation: Isolation,
+    /// SSH public keys to install for the job's root user (`authorized_keys` lines).
+    pub ssh_keys: Vec<String>,
+    /// Rent the offer as a hot standby, at its standby price, instead of running now.
+    pub standby: bool,
+    /// Snapshot `/workspace` this often, seconds; `None`: no periodic checkpoints.
+    pub checkpoint_interval_secs: Option<u64>,
+    /// How long the provider should keep the last checkpoint after the end, seconds.
+    pub checkpoint_retention_secs: u64,
+    /// Rent at the offer's interruptible price and accept its notice.
+    pub interruptible: bool,
     /// Single-use value; a provider refuses one it has seen.
     pub nonce: Nonce,
     /// When the consumer signed it.
@@ -157,7 +237,45 @@ impl JobRequest {
             "must be 1 minute to 90 days",
         )?;
         check_identity_format(&self.refund_to, "refund_to")?;
+        check_identity_format(&self.pay_from, "pay_from")?;
+        self.validate_options()?;
         check_window(self.issued_at, self.expires_at, now, MAX_REQUEST_TTL)
+    }
+
+    fn validate_options(&self) -> Result<(), ValidationError> {
+        let mut caps = self.capabilities.clone();
+        caps.sort_unstable();
+        caps.dedup();
+        check(
+            caps.len() == self.capabilities.len(),
+            "capabilities",
+            "each capability at most once",
+        )?;
+        check(
+            self.ssh_keys.len() <= MAX_SSH_KEYS,
+            "ssh_keys",
+            "at most 8 keys",
+        )?;
+        for key in &self.ssh_keys {
+            check_ssh_key(key)?;
+        }
+        check(
+            !(self.standby && self.interruptible),
+            "standby",
+            "a standby cannot also be interruptible",
+        )?;
+        if let Some(every) = self.checkpoint_interval_secs {
+            check(
+                (MIN_CHECKPOINT_INTERVAL_SECS..=24 * 3600).contains(&every),
+                "checkpoint_interval_secs",
+                "must be 30 seconds to one day",
+            )?;
+        }
+        check(
+            self.checkpoint_retention_secs <= MAX_CHECKPOINT_RETENTION_SECS,
+            "checkpoint_retention_secs",
+            "at most 30 days",
+        )
     }
 
     fn validate_env(&self) -> Result<(), ValidationError> {
@@ -192,6 +310,33 @@ impl JobRequest {
             .cost_for(self.gpus, self.duration_secs.saturating_mul(1000))
             .ok()
     }
+}
+
+/// An OpenSSH public key line: a known key type, base64 key material, an optional comment;
+/// printable ASCII only, so it can go into `authorized_keys` and an environment variable
+/// without turning into something else.
+fn check_ssh_key(key: &str) -> Result<(), ValidationError> {
+    const TYPES: [&str; 6] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+    ];
+    let printable = key.bytes().all(|b| (0x20..0x7f).contains(&b));
+    let mut parts = key.split(' ');
+    let known = parts.next().is_some_and(|t| TYPES.contains(&t));
+    let material = parts.next().is_some_and(|m| {
+        m.len() >= 16
+            && m.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+    });
+    check(
+        printable && known && material && key.len() <= MAX_SSH_KEY_LEN,
+        "ssh_keys",
+        "each key must be one OpenSSH public key line such as `ssh-ed25519 AAAA… name`",
+    )
 }
 
 /// Payment terms: how the rental is prepaid and settled (DESIGN §6).
@@ -243,6 +388,14 @@ pub struct AgreementTerms {
     pub pay_to: String,
     /// Qubic identity refunds go to.
     pub refund_to: String,
+    /// Qubic identity the consumer pays from (the request's).
+    pub pay_from: String,
+    /// Price per GPU-hour while the rental is a standby, kept ready but not running; `None`
+    /// for a rental that runs from the start.
+    pub standby_price_per_gpu_hour: Option<Qu>,
+    /// The notice the provider gives before reclaiming an interruptible rental, seconds;
+    /// `None` for a rental that is not interruptible.
+    pub interruptible_notice_secs: Option<u64>,
     /// When the provider signed.
     pub accepted_at: UnixMillis,
     /// The first window must be paid by then, or the reservation lapses.
@@ -262,15 +415,18 @@ impl Authored for AgreementTerms {
 
 impl AgreementTerms {
     /// Opens the embedded request and checks it matches these terms.
-    pub fn open_request(&self) -> Result<Signed<JobRequest>, AgreementError> {
-        let request = self.request.open::<JobRequest>()?;
+    pub fn open_request(&self, network: &Network) -> Result<Signed<JobRequest>, AgreementError> {
+        let request = self.request.open::<JobRequest>(network)?;
         let r = request.payload();
         let consistent = r.consumer == self.consumer
             && r.provider == self.provider
             && r.gpus == self.gpus
             && r.duration_secs == self.duration_secs
             && self.price_per_gpu_hour <= r.max_price_per_gpu_hour
-            && r.refund_to == self.refund_to;
+            && r.refund_to == self.refund_to
+            && r.pay_from == self.pay_from
+            && r.standby == self.standby_price_per_gpu_hour.is_some()
+            && r.interruptible == self.interruptible_notice_secs.is_some();
         if !consistent {
             return Err(AgreementError::TermsDoNotMatchRequest);
         }
@@ -290,6 +446,24 @@ impl AgreementTerms {
             .cost_for(self.gpus, window.saturating_mul(1000))
             .unwrap_or(self.budget)
             .min(self.budget)
+    }
+
+    /// The least a payment of window `n` (from 0) must carry: a full window, or what is
+    /// left of the budget for the last one. `None` when the budget has no window `n`.
+    pub fn window_due(&self, n: u32) -> Option<Qu> {
+        let cost = self.window_cost().0;
+        let before = cost.checked_mul(u64::from(n))?;
+        let left = self.budget.0.checked_sub(before).filter(|left| *left > 0)?;
+        Some(Qu(left.min(cost)))
+    }
+
+    /// How many windows the budget holds.
+    pub fn windows(&self) -> u32 {
+        let cost = self.window_cost().0;
+        match cost {
+            0 => 0,
+            c => u32::try_from(self.budget.0.div_ceil(c)).unwrap_or(u32::MAX),
+        }
     }
 }
 
@@ -334,18 +508,20 @@ impl WireMessage for Agreement {
 }
 
 impl Agreement {
-    /// The consumer countersigns verified terms.
+    /// The consumer countersigns verified terms, under the countersignature's own tag: a
+    /// consumer's signature can never pass for a provider's over the same bytes.
     pub fn countersign(
         terms: &Signed<AgreementTerms>,
         consumer: &SigningKey,
+        network: &Network,
     ) -> Result<Self, AgreementError> {
         let me = NodeId::from_verifying_key(&consumer.verifying_key());
         if terms.payload().consumer != me {
             return Err(AgreementError::NotTheConsumer);
         }
-        terms.payload().open_request()?;
+        terms.payload().open_request(network)?;
         let payload = &terms.envelope().as_bytes()[crate::signed::HEADER_LEN..];
-        let sig = sign_bytes::<AgreementTerms>(consumer, payload);
+        let sig = sign_bytes::<Agreement>(consumer, network, payload);
         Ok(Self {
             terms: terms.envelope().clone(),
             consumer_signature: sig.to_vec(),
@@ -353,16 +529,16 @@ impl Agreement {
     }
 
     /// Verifies both signatures and the terms' consistency with the request.
-    pub fn verify(&self) -> Result<Signed<AgreementTerms>, AgreementError> {
-        let terms = self.terms.open::<AgreementTerms>()?;
-        terms.payload().open_request()?;
+    pub fn verify(&self, network: &Network) -> Result<Signed<AgreementTerms>, AgreementError> {
+        let terms = self.terms.open::<AgreementTerms>(network)?;
+        terms.payload().open_request(network)?;
         let sig: [u8; 64] = self
             .consumer_signature
             .as_slice()
             .try_into()
             .map_err(|_| AgreementError::BadCountersignature)?;
         let payload = &self.terms.as_bytes()[crate::signed::HEADER_LEN..];
-        if !verify_bytes::<AgreementTerms>(&terms.payload().consumer, payload, &sig) {
+        if !verify_bytes::<Agreement>(&terms.payload().consumer, network, payload, &sig) {
             return Err(AgreementError::BadCountersignature);
         }
         Ok(terms)
@@ -395,6 +571,14 @@ pub enum RejectCode {
     Unavailable,
     /// The agreement referenced is unknown or already confirmed differently.
     UnknownAgreement,
+    /// The countersigned terms are not the terms this provider offered.
+    TermsMismatch,
+    /// The paying identity does not hold the first windows of its unfunded reservations.
+    InsufficientBalance,
+    /// The paying identity has too many unfunded reservations with this provider.
+    ReservationLimit,
+    /// Too many requests from this peer; try again later.
+    RateLimited,
 }
 
 impl RejectCode {
@@ -414,6 +598,18 @@ impl RejectCode {
             Self::BadSignature => "the request's signature did not verify",
             Self::Unavailable => "the provider is unavailable; try again later",
             Self::UnknownAgreement => "the provider does not know this agreement",
+            Self::TermsMismatch => "the countersigned terms are not the terms the provider offered",
+            Self::InsufficientBalance => {
+                "your paying identity does not hold the first window of every reservation it \
+                 has with this provider; deposit QU or pay for the reservations you hold"
+            }
+            Self::ReservationLimit => {
+                "your paying identity holds too many unpaid reservations with this provider; \
+                 pay for them or let them lapse"
+            }
+            Self::RateLimited => {
+                "the provider is receiving too many requests from you; retry shortly"
+            }
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::codec::WireMessage;
 use crate::ids::{NodeId, OfferId};
 use crate::signed::Authored;
 use crate::time::UnixMillis;
+use crate::topics::Network;
 use crate::validate::{ValidationError, check, check_identity_format, check_text};
 
 /// The longest an offer may live before it must be republished.
@@ -22,6 +23,48 @@ pub const MAX_GPUS_PER_OFFER: u32 = 64;
 pub const MAX_VRAM_MIB: u64 = 1024 * 1024;
 /// The longest rental an offer may allow (90 days).
 pub const MAX_RENTAL_SECS: u64 = 90 * 24 * 3600;
+/// The longest a provider may promise to keep a finished rental's checkpoint (30 days).
+pub const MAX_CHECKPOINT_RETENTION_SECS: u64 = 30 * 24 * 3600;
+/// The longest notice an interruptible rental may carry (one day).
+pub const MAX_INTERRUPT_NOTICE_SECS: u64 = 24 * 3600;
+
+/// How a provider keeps a job away from its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Isolation {
+    /// Each job runs in its own container, without privileges.
+    Container,
+    /// Jobs run as plain processes on the provider's host: no isolation at all. Only a
+    /// testnet provider with simulated GPUs that asked for it explicitly offers this.
+    Unisolated,
+}
+
+impl Isolation {
+    /// Whether a provider offering `self` meets a consumer who requires `required`.
+    pub fn satisfies(self, required: Isolation) -> bool {
+        match required {
+            Isolation::Unisolated => true,
+            Isolation::Container => self == Isolation::Container,
+        }
+    }
+
+    /// Lower-case name, as views show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::Container => "container",
+            Isolation::Unisolated => "unisolated",
+        }
+    }
+}
+
+/// Interruptible rentals: cheaper, and reclaimable by the provider after a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Interruptible {
+    /// Price in QU per GPU-hour; at most the offer's on-demand price.
+    pub price_per_gpu_hour: Qu,
+    /// How long before reclaiming a rental the provider tells its consumer, seconds.
+    pub notice_secs: u64,
+}
 
 /// A `major.minor` version (CUDA version, compute capability).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -113,6 +156,16 @@ pub struct Offer {
     pub pay_to: String,
     /// True when the GPUs are simulated (testnet only). Every view shows it.
     pub simulated: bool,
+    /// How jobs are kept away from the provider's host.
+    pub isolation: Isolation,
+    /// Price in QU per GPU-hour of a hot standby (kept ready, not running); `None` when the
+    /// provider rents no standbys.
+    pub standby_price_per_gpu_hour: Option<Qu>,
+    /// Interruptible rentals, when offered.
+    pub interruptible: Option<Interruptible>,
+    /// How long the provider keeps a rental's last checkpoint after it ends, seconds (0: not
+    /// kept).
+    pub checkpoint_retention_secs: u64,
     /// When the provider signed this offer.
     pub issued_at: UnixMillis,
     /// When it stops being valid unless republished.
@@ -131,9 +184,16 @@ impl Authored for Offer {
 }
 
 impl Offer {
-    /// Checks that every value is sane at time `now`.
-    pub fn validate(&self, now: UnixMillis) -> Result<(), ValidationError> {
+    /// Checks that every value is sane at time `now` on `network`. Simulated GPUs are never
+    /// valid on mainnet.
+    pub fn validate(&self, network: &Network, now: UnixMillis) -> Result<(), ValidationError> {
+        check(
+            !(self.simulated && network.is_mainnet()),
+            "simulated",
+            "simulated GPUs are not offered on mainnet",
+        )?;
         self.validate_gpu()?;
+        self.validate_options()?;
         check(
             self.gpu_count > 0,
             "gpu_count",
@@ -176,6 +236,33 @@ impl Offer {
         }
         check_identity_format(&self.pay_to, "pay_to")?;
         check_window(self.issued_at, self.expires_at, now, MAX_OFFER_TTL)
+    }
+
+    fn validate_options(&self) -> Result<(), ValidationError> {
+        if let Some(standby) = self.standby_price_per_gpu_hour {
+            check(
+                standby.0 > 0 && standby.0 <= MAX_QU,
+                "standby_price_per_gpu_hour",
+                "must be above 0 QU and within the QU transfer limit",
+            )?;
+        }
+        if let Some(i) = self.interruptible {
+            check(
+                i.price_per_gpu_hour.0 > 0 && i.price_per_gpu_hour <= self.price_per_gpu_hour,
+                "interruptible.price_per_gpu_hour",
+                "must be above 0 QU and at most the on-demand price",
+            )?;
+            check(
+                i.notice_secs <= MAX_INTERRUPT_NOTICE_SECS,
+                "interruptible.notice_secs",
+                "at most one day",
+            )?;
+        }
+        check(
+            self.checkpoint_retention_secs <= MAX_CHECKPOINT_RETENTION_SECS,
+            "checkpoint_retention_secs",
+            "at most 30 days",
+        )
     }
 
     fn validate_gpu(&self) -> Result<(), ValidationError> {
@@ -258,5 +345,23 @@ impl WireMessage for OfferWithdrawal {
 impl Authored for OfferWithdrawal {
     fn author(&self) -> NodeId {
         self.provider
+    }
+}
+
+impl OfferWithdrawal {
+    /// Checks the withdrawal's time at `now`: signed no later than the clock allows and no
+    /// earlier than an offer can live, so a withdrawal can neither outlive what it withdraws
+    /// nor be kept as a tombstone for ever.
+    pub fn validate(&self, now: UnixMillis) -> Result<(), ValidationError> {
+        check(
+            self.issued_at <= now.saturating_add(MAX_CLOCK_SKEW),
+            "issued_at",
+            "is in the future; check the clock",
+        )?;
+        check(
+            now.saturating_sub(MAX_OFFER_TTL.saturating_add(MAX_CLOCK_SKEW)) <= self.issued_at,
+            "issued_at",
+            "is older than any offer it could withdraw",
+        )
     }
 }

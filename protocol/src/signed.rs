@@ -1,10 +1,13 @@
 //! Signed envelopes.
 //!
 //! An [`Envelope`] is the exact bytes a node signed: `signer (32) ‖ signature (64) ‖ payload`.
-//! The signature covers `b"qubix/v1/" ‖ T::TAG ‖ payload`, so a signature for one message
-//! type can never be replayed as another. Opening an envelope checks, in order: size, the
-//! signature (ed25519 `verify_strict`), then decodes the payload with its byte limit, then
-//! checks that the signer is the author the payload names. Nothing is trusted before that.
+//! The signature covers `b"qubix/v2/" ‖ network ‖ b"/" ‖ T::TAG ‖ payload`, so a signature
+//! for one message type can never be replayed as another, nor a message signed on one
+//! network (a testnet) on another (mainnet). Network names are `a-z 0-9 -` and tags contain
+//! a single `/` at their end, so no domain is a prefix of another. Opening an envelope
+//! checks, in order: size, the signature (ed25519 `verify_strict`) under the network's
+//! domain, then decodes the payload with its byte limit, then checks that the signer is the
+//! author the payload names. Nothing is trusted before that.
 //! A verified message is a [`Signed<T>`]; the only ways to get one are [`Signed::sign`] and
 //! [`Envelope::open`].
 
@@ -16,9 +19,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::{self, CodecError, WireMessage};
 use crate::ids::NodeId;
+use crate::topics::Network;
 
-/// The domain prefix of every Qubix signature.
-pub const DOMAIN: &[u8] = b"qubix/v1/";
+/// The domain prefix of every Qubix signature; the network name and the type tag follow.
+pub const DOMAIN: &[u8] = b"qubix/v2/";
 /// Bytes before the payload: signer key and signature.
 pub const HEADER_LEN: usize = 32 + 64;
 
@@ -125,8 +129,9 @@ impl Envelope {
         &self.bytes[HEADER_LEN..]
     }
 
-    /// Verifies the signature, decodes the payload and checks its author.
-    pub fn open<T: Authored>(&self) -> Result<Signed<T>, EnvelopeError> {
+    /// Verifies the signature under `network`'s domain, decodes the payload and checks its
+    /// author.
+    pub fn open<T: Authored>(&self, network: &Network) -> Result<Signed<T>, EnvelopeError> {
         let max = HEADER_LEN + T::MAX_SIZE;
         if self.bytes.len() > max {
             return Err(EnvelopeError::TooLarge {
@@ -140,8 +145,11 @@ impl Envelope {
         let key = signer
             .verifying_key()
             .map_err(|_| EnvelopeError::BadSignerKey)?;
-        key.verify_strict(&signing_bytes::<T>(self.payload()), &self.signature())
-            .map_err(|_| EnvelopeError::BadSignature { kind: T::TAG })?;
+        key.verify_strict(
+            &signing_bytes::<T>(network, self.payload()),
+            &self.signature(),
+        )
+        .map_err(|_| EnvelopeError::BadSignature { kind: T::TAG })?;
         let payload: T = codec::decode(self.payload())?;
         let author = payload.author();
         if author != signer {
@@ -159,8 +167,12 @@ impl Envelope {
     }
 
     /// [`Envelope::open`], and the signer must be `peer`, the node that delivered it.
-    pub fn open_from<T: Authored>(&self, peer: &NodeId) -> Result<Signed<T>, EnvelopeError> {
-        let signed = self.open::<T>()?;
+    pub fn open_from<T: Authored>(
+        &self,
+        network: &Network,
+        peer: &NodeId,
+    ) -> Result<Signed<T>, EnvelopeError> {
+        let signed = self.open::<T>(network)?;
         if signed.signer != *peer {
             return Err(EnvelopeError::NotFromPeer {
                 kind: T::TAG,
@@ -217,10 +229,13 @@ fn serde_bytes_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error>
     d.deserialize_byte_buf(V)
 }
 
-/// The bytes a signature for `T` covers.
-pub fn signing_bytes<T: WireMessage>(payload: &[u8]) -> Vec<u8> {
-    let mut msg = Vec::with_capacity(DOMAIN.len() + T::TAG.len() + payload.len());
+/// The bytes a signature for `T` on `network` covers.
+pub fn signing_bytes<T: WireMessage>(network: &Network, payload: &[u8]) -> Vec<u8> {
+    let name = network.name().as_bytes();
+    let mut msg = Vec::with_capacity(DOMAIN.len() + name.len() + 1 + T::TAG.len() + payload.len());
     msg.extend_from_slice(DOMAIN);
+    msg.extend_from_slice(name);
+    msg.push(b'/');
     msg.extend_from_slice(T::TAG.as_bytes());
     msg.extend_from_slice(payload);
     msg
@@ -235,8 +250,8 @@ pub struct Signed<T> {
 }
 
 impl<T: Authored> Signed<T> {
-    /// Encodes and signs `payload`. The key must be the payload's author.
-    pub fn sign(payload: T, key: &SigningKey) -> Result<Self, SignError> {
+    /// Encodes and signs `payload` for `network`. The key must be the payload's author.
+    pub fn sign(payload: T, key: &SigningKey, network: &Network) -> Result<Self, SignError> {
         let signer = NodeId::from_verifying_key(&key.verifying_key());
         if payload.author() != signer {
             return Err(SignError::NotAuthor {
@@ -246,7 +261,7 @@ impl<T: Authored> Signed<T> {
             });
         }
         let body = codec::encode(&payload)?;
-        let signature = key.sign(&signing_bytes::<T>(&body));
+        let signature = key.sign(&signing_bytes::<T>(network, &body));
         let mut bytes = Vec::with_capacity(HEADER_LEN + body.len());
         bytes.extend_from_slice(signer.as_bytes());
         bytes.extend_from_slice(&signature.to_bytes());
@@ -258,9 +273,9 @@ impl<T: Authored> Signed<T> {
         })
     }
 
-    /// Opens received bytes (size, signature, decode, author).
-    pub fn open(bytes: Vec<u8>) -> Result<Self, EnvelopeError> {
-        Envelope::from_bytes(bytes)?.open()
+    /// Opens received bytes (size, signature on `network`, decode, author).
+    pub fn open(bytes: Vec<u8>, network: &Network) -> Result<Self, EnvelopeError> {
+        Envelope::from_bytes(bytes)?.open(network)
     }
 }
 
@@ -318,18 +333,24 @@ pub enum SignError {
     Codec(#[from] CodecError),
 }
 
-/// Signs exact bytes under `T`'s domain (for co-signatures over bytes someone else encoded).
-pub fn sign_bytes<T: WireMessage>(key: &SigningKey, payload: &[u8]) -> [u8; 64] {
-    key.sign(&signing_bytes::<T>(payload)).to_bytes()
+/// Signs exact bytes under `T`'s domain on `network` (for co-signatures over bytes someone
+/// else encoded).
+pub fn sign_bytes<T: WireMessage>(key: &SigningKey, network: &Network, payload: &[u8]) -> [u8; 64] {
+    key.sign(&signing_bytes::<T>(network, payload)).to_bytes()
 }
 
 /// Verifies a signature made by [`sign_bytes`].
-pub fn verify_bytes<T: WireMessage>(signer: &NodeId, payload: &[u8], signature: &[u8; 64]) -> bool {
+pub fn verify_bytes<T: WireMessage>(
+    signer: &NodeId,
+    network: &Network,
+    payload: &[u8],
+    signature: &[u8; 64],
+) -> bool {
     let Ok(key) = signer.verifying_key() else {
         return false;
     };
     key.verify_strict(
-        &signing_bytes::<T>(payload),
+        &signing_bytes::<T>(network, payload),
         &Signature::from_bytes(signature),
     )
     .is_ok()

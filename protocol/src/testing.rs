@@ -6,9 +6,10 @@ use ed25519_dalek::SigningKey;
 use crate::amount::Qu;
 use crate::ids::{AgreementId, NodeId, Nonce, OfferId};
 use crate::job::{AgreementTerms, EnvVar, JobRequest, PaymentTerms, PortPurpose, PortRequest};
-use crate::offer::{GpuSpec, Location, Offer, PcieLink, Version};
+use crate::offer::{GpuSpec, Isolation, Location, Offer, PcieLink, Version};
 use crate::signed::{SignError, Signed};
 use crate::time::UnixMillis;
+use crate::topics::Network;
 
 /// A fixed Qubic identity (SPEC vector: seed `a`×55's destination in T1).
 pub const PAY_TO: &str = "LSGSCFHDOAHHLBDMLYZRFKVSFRQBBUZNGANESCIZCETYXKCDHLJHEMOFXCWB";
@@ -16,6 +17,14 @@ pub const PAY_TO: &str = "LSGSCFHDOAHHLBDMLYZRFKVSFRQBBUZNGANESCIZCETYXKCDHLJHEM
 pub const REFUND_TO: &str = "LZTPJBQKOYLBFEWWFVEFDFOOFEWCUSSNNKLOXGDQJGBTYUMJVAOSYHIGYDOM";
 /// The fixed "now" of the samples: 2026-01-01T00:00:00Z.
 pub const NOW: UnixMillis = UnixMillis(1_767_225_600_000);
+
+/// The network the samples are signed on.
+pub fn network() -> Network {
+    match Network::new("testnet") {
+        Ok(n) => n,
+        Err(_) => unreachable!("`testnet` is a valid network name"),
+    }
+}
 
 /// A signing key from a one-byte seed.
 pub fn key(seed: u8) -> SigningKey {
@@ -58,6 +67,10 @@ pub fn offer(provider: u8) -> Offer {
         max_rental_secs: 7 * 24 * 3600,
         pay_to: PAY_TO.into(),
         simulated: true,
+        isolation: Isolation::Container,
+        standby_price_per_gpu_hour: None,
+        interruptible: None,
+        checkpoint_retention_secs: 24 * 3600,
         issued_at: NOW,
         expires_at: UnixMillis(NOW.0 + 30 * 60 * 1000),
     }
@@ -86,6 +99,14 @@ pub fn job_request(consumer: u8, provider: u8) -> JobRequest {
         max_price_per_gpu_hour: Qu(1_500),
         duration_secs: 3600,
         refund_to: REFUND_TO.into(),
+        pay_from: REFUND_TO.into(),
+        capabilities: Vec::new(),
+        isolation: Isolation::Container,
+        ssh_keys: Vec::new(),
+        standby: false,
+        checkpoint_interval_secs: None,
+        checkpoint_retention_secs: 0,
+        interruptible: false,
         nonce: Nonce::from_bytes([consumer; 16]),
         issued_at: NOW,
         expires_at: UnixMillis(NOW.0 + 60_000),
@@ -94,7 +115,7 @@ pub fn job_request(consumer: u8, provider: u8) -> JobRequest {
 
 /// Terms answering [`job_request`] at the offer's price.
 pub fn agreement_terms(consumer: u8, provider: u8) -> Result<AgreementTerms, SignError> {
-    let request = Signed::sign(job_request(consumer, provider), &key(consumer))?;
+    let request = Signed::sign(job_request(consumer, provider), &key(consumer), &network())?;
     let price = Qu(1_200);
     Ok(AgreementTerms {
         agreement_id: AgreementId::from_bytes([0xa5; 16]),
@@ -108,6 +129,9 @@ pub fn agreement_terms(consumer: u8, provider: u8) -> Result<AgreementTerms, Sig
         payment: PaymentTerms::default(),
         pay_to: PAY_TO.into(),
         refund_to: REFUND_TO.into(),
+        pay_from: REFUND_TO.into(),
+        standby_price_per_gpu_hour: None,
+        interruptible_notice_secs: None,
         accepted_at: NOW,
         fund_by: UnixMillis(NOW.0 + 120_000),
     })

@@ -1,5 +1,7 @@
 //! Topic and protocol ids. Each carries the network name, so testnet traffic can never reach
-//! mainnet nodes; a new message shape means a new version suffix.
+//! mainnet nodes; a new message shape means a new version suffix. Version 2 carries offers
+//! and requests with isolation, paying identity and failover fields, signatures bound to
+//! the network, and payments bound to their window.
 
 use crate::validate::{ValidationError, check};
 
@@ -35,22 +37,22 @@ impl Network {
 
     /// The gossipsub topic offers travel on.
     pub fn offers_topic(&self) -> String {
-        format!("/qubix/{}/offers/1", self.0)
+        format!("/qubix/{}/offers/2", self.0)
     }
 
     /// The negotiation request-response protocol.
     pub fn negotiate_protocol(&self) -> String {
-        format!("/qubix/{}/negotiate/1", self.0)
+        format!("/qubix/{}/negotiate/2", self.0)
     }
 
     /// The job control request-response protocol.
     pub fn job_protocol(&self) -> String {
-        format!("/qubix/{}/job/1", self.0)
+        format!("/qubix/{}/job/2", self.0)
     }
 
     /// The offer book sync request-response protocol.
     pub fn offer_sync_protocol(&self) -> String {
-        format!("/qubix/{}/offer-sync/1", self.0)
+        format!("/qubix/{}/offer-sync/2", self.0)
     }
 
     /// The kademlia protocol, so DHTs of different networks never merge.
@@ -72,10 +74,10 @@ mod tests {
     #[test]
     fn ids_carry_the_network() {
         let n = Network::new("testnet").unwrap();
-        assert_eq!(n.offers_topic(), "/qubix/testnet/offers/1");
-        assert_eq!(n.negotiate_protocol(), "/qubix/testnet/negotiate/1");
-        assert_eq!(n.job_protocol(), "/qubix/testnet/job/1");
-        assert_eq!(n.offer_sync_protocol(), "/qubix/testnet/offer-sync/1");
+        assert_eq!(n.offers_topic(), "/qubix/testnet/offers/2");
+        assert_eq!(n.negotiate_protocol(), "/qubix/testnet/negotiate/2");
+        assert_eq!(n.job_protocol(), "/qubix/testnet/job/2");
+        assert_eq!(n.offer_sync_protocol(), "/qubix/testnet/offer-sync/2");
         assert!(!n.is_mainnet());
         assert!(Network::new("mainnet").unwrap().is_mainnet());
     }

@@ -15,7 +15,8 @@ use qubix_protocol::job::{
 use qubix_protocol::market::{GossipMessage, OfferSyncRequest, OfferSyncResponse};
 use qubix_protocol::offer::{GpuSpec, Location, Offer, OfferWithdrawal, Version};
 use qubix_protocol::signed::{Authored, Envelope, EnvelopeError};
-use qubix_protocol::testing::{self, NOW, agreement_terms, job_request, key, node, offer};
+use qubix_protocol::testing::{self, NOW, agreement_terms, job_request, key, network, node, offer};
+use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, Nonce, OfferId, Qu, Signed, UnixMillis};
 
 fn usage_report() -> UsageReport {
@@ -61,12 +62,12 @@ fn withdrawal() -> OfferWithdrawal {
 }
 
 fn signed<T: Authored>(payload: T, seed: u8) -> Signed<T> {
-    Signed::sign(payload, &key(seed)).unwrap()
+    Signed::sign(payload, &key(seed), &network()).unwrap()
 }
 
 fn agreement() -> Agreement {
     let terms = signed(agreement_terms(2, 1).unwrap(), 1);
-    Agreement::countersign(&terms, &key(2)).unwrap()
+    Agreement::countersign(&terms, &key(2), &network()).unwrap()
 }
 
 #[test]
@@ -97,19 +98,26 @@ fn golden_bytes_of_every_wire_type() {
         reason: None,
         ports: vec![],
         since: NOW,
-        refund_tx: None,
+        paid: Qu(200),
+        refunds: vec![],
     };
     golden(
         "job_reply",
         &codec::encode(&JobReply::Status(status)).unwrap(),
     );
+    let paid = JobMessage::Paid {
+        agreement_id: AgreementId::from_bytes([0xa5; 16]),
+        window: 2,
+        tx_id: "a".repeat(60),
+    };
+    golden("job_message_paid", &codec::encode(&paid).unwrap());
 }
 
 #[test]
 fn every_sample_is_valid_and_within_limits() {
-    offer(1).validate(NOW).unwrap();
+    offer(1).validate(&network(), NOW).unwrap();
     job_request(2, 1).validate(NOW).unwrap();
-    agreement().verify().unwrap();
+    agreement().verify(&network()).unwrap();
     assert!(codec::encode(&offer(1)).unwrap().len() < Offer::MAX_SIZE);
     // A full sync page of maximal offers fits the response limit.
     let mut big = offer(1);
@@ -129,7 +137,7 @@ fn assert_every_flip_rejected<T: Authored + std::fmt::Debug>(bytes: &[u8]) {
         for bit in [0x01u8, 0x80] {
             let mut tampered = bytes.to_vec();
             tampered[i] ^= bit;
-            let result = Envelope::from_bytes(tampered).and_then(|e| e.open::<T>());
+            let result = Envelope::from_bytes(tampered).and_then(|e| e.open::<T>(&network()));
             assert!(
                 result.is_err(),
                 "flipping bit {bit:#x} of byte {i} of {} was accepted",
@@ -153,19 +161,19 @@ fn tampered_countersignature_and_terms_are_rejected() {
     let good = agreement();
     let mut bad_sig = good.clone();
     bad_sig.consumer_signature[3] ^= 1;
-    assert!(bad_sig.verify().is_err());
+    assert!(bad_sig.verify(&network()).is_err());
     let mut short_sig = good.clone();
     short_sig.consumer_signature.pop();
-    assert!(short_sig.verify().is_err());
+    assert!(short_sig.verify(&network()).is_err());
     // Someone other than the consumer cannot countersign.
     let terms = signed(agreement_terms(2, 1).unwrap(), 1);
-    assert!(Agreement::countersign(&terms, &key(3)).is_err());
+    assert!(Agreement::countersign(&terms, &key(3), &network()).is_err());
     // Terms that overcharge the request are refused.
     let mut greedy = agreement_terms(2, 1).unwrap();
     greedy.price_per_gpu_hour = Qu(9_999);
     greedy.budget = Qu(9_999);
     let greedy = signed(greedy, 1);
-    assert!(Agreement::countersign(&greedy, &key(2)).is_err());
+    assert!(Agreement::countersign(&greedy, &key(2), &network()).is_err());
 }
 
 #[test]
@@ -173,31 +181,79 @@ fn a_signature_for_one_type_does_not_open_as_another() {
     // A receipt and a usage report signed by the same node cannot be swapped: the domain tag
     // differs even where the payload bytes could be read as the other type.
     let report = signed(usage_report(), 1);
-    assert!(report.envelope().open::<Receipt>().is_err());
+    assert!(report.envelope().open::<Receipt>(&network()).is_err());
     let offer_env = signed(offer(1), 1);
-    assert!(offer_env.envelope().open::<OfferWithdrawal>().is_err());
+    assert!(
+        offer_env
+            .envelope()
+            .open::<OfferWithdrawal>(&network())
+            .is_err()
+    );
+}
+
+#[test]
+fn a_signature_made_on_one_network_does_not_open_on_another() {
+    let other = Network::new("othernet").unwrap();
+    let mainnet = Network::new("mainnet").unwrap();
+    let offer_env = signed(offer(1), 1);
+    for net in [&other, &mainnet] {
+        let err = offer_env.envelope().open::<Offer>(net).unwrap_err();
+        assert!(matches!(err, EnvelopeError::BadSignature { .. }), "{err}");
+    }
+    // A countersigned agreement from the test network is no agreement on another.
+    assert!(agreement().verify(&other).is_err());
+    // And one signed for another network is refused here.
+    let foreign = Signed::sign(offer(1), &key(1), &other).unwrap();
+    assert!(foreign.envelope().open::<Offer>(&network()).is_err());
+}
+
+#[test]
+fn the_consumer_countersigns_under_its_own_tag() {
+    // The countersignature covers the terms' bytes under the countersignature's tag, so it
+    // is no provider-style signature over the terms: a consumer cannot present its own
+    // signature as terms "signed" by itself, and a signature the consumer made over the same
+    // bytes under the provider's tag does not countersign.
+    let terms = signed(agreement_terms(2, 1).unwrap(), 1);
+    let payload = &terms.envelope().as_bytes()[qubix_protocol::signed::HEADER_LEN..];
+    let under_provider_tag =
+        qubix_protocol::signed::sign_bytes::<AgreementTerms>(&key(2), &network(), payload);
+    let forged = Agreement {
+        terms: terms.envelope().clone(),
+        consumer_signature: under_provider_tag.to_vec(),
+    };
+    assert!(matches!(
+        forged.verify(&network()),
+        Err(qubix_protocol::job::AgreementError::BadCountersignature)
+    ));
+    let good = agreement();
+    assert!(qubix_protocol::signed::verify_bytes::<Agreement>(
+        &node(2),
+        &network(),
+        payload,
+        &good.consumer_signature.clone().try_into().unwrap()
+    ));
 }
 
 #[test]
 fn signer_must_be_the_author_and_the_sending_peer() {
     // Signing someone else's offer is refused at signing time…
-    assert!(Signed::sign(offer(1), &key(2)).is_err());
+    assert!(Signed::sign(offer(1), &key(2), &network()).is_err());
     // …and a hand-made envelope signed by the wrong key is refused at opening.
     let body = codec::encode(&offer(1)).unwrap();
-    let sig = qubix_protocol::signed::sign_bytes::<Offer>(&key(2), &body);
+    let sig = qubix_protocol::signed::sign_bytes::<Offer>(&key(2), &network(), &body);
     let mut bytes = node(2).as_bytes().to_vec();
     bytes.extend_from_slice(&sig);
     bytes.extend_from_slice(&body);
     let err = Envelope::from_bytes(bytes)
         .unwrap()
-        .open::<Offer>()
+        .open::<Offer>(&network())
         .unwrap_err();
     assert!(matches!(err, EnvelopeError::WrongSigner { .. }), "{err}");
     // A valid offer relayed as if it came from its author by another peer.
     let env = signed(offer(1), 1).envelope().clone();
-    let err = env.open_from::<Offer>(&node(3)).unwrap_err();
+    let err = env.open_from::<Offer>(&network(), &node(3)).unwrap_err();
     assert!(matches!(err, EnvelopeError::NotFromPeer { .. }), "{err}");
-    env.open_from::<Offer>(&node(1)).unwrap();
+    env.open_from::<Offer>(&network(), &node(1)).unwrap();
 }
 
 #[test]
@@ -210,7 +266,7 @@ fn oversize_and_truncated_envelopes_are_rejected() {
     bytes.extend(std::iter::repeat_n(0u8, Offer::MAX_SIZE));
     let err = Envelope::from_bytes(bytes)
         .unwrap()
-        .open::<Offer>()
+        .open::<Offer>(&network())
         .unwrap_err();
     assert!(matches!(err, EnvelopeError::TooLarge { .. }), "{err}");
     let mut bytes = signed(offer(1), 1).to_bytes();
@@ -218,7 +274,7 @@ fn oversize_and_truncated_envelopes_are_rejected() {
     assert!(
         Envelope::from_bytes(bytes)
             .unwrap()
-            .open::<Offer>()
+            .open::<Offer>(&network())
             .is_err()
     );
 }
@@ -267,13 +323,39 @@ fn validation_refuses_insane_values() {
             "min_rental_secs",
             Box::new(|o| o.min_rental_secs = o.max_rental_secs + 1),
         ),
+        (
+            "standby_price_per_gpu_hour",
+            Box::new(|o| o.standby_price_per_gpu_hour = Some(Qu(0))),
+        ),
+        (
+            "interruptible.price_per_gpu_hour",
+            Box::new(|o| {
+                o.interruptible = Some(qubix_protocol::offer::Interruptible {
+                    price_per_gpu_hour: Qu(o.price_per_gpu_hour.0 + 1),
+                    notice_secs: 60,
+                })
+            }),
+        ),
+        (
+            "checkpoint_retention_secs",
+            Box::new(|o| o.checkpoint_retention_secs = 31 * 24 * 3600),
+        ),
     ];
     for (field, mutate) in cases {
         let mut o = offer(1);
         mutate(&mut o);
-        let err = o.validate(NOW).unwrap_err();
+        let err = o.validate(&network(), NOW).unwrap_err();
         assert_eq!(err.field, field, "{err}");
     }
+    // Simulated GPUs are refused on mainnet, real ones are not.
+    let mainnet = Network::new("mainnet").unwrap();
+    assert_eq!(
+        offer(1).validate(&mainnet, NOW).unwrap_err().field,
+        "simulated"
+    );
+    let mut real = offer(1);
+    real.simulated = false;
+    real.validate(&mainnet, NOW).unwrap();
     let mut r = job_request(2, 1);
     r.env[0].name = "1BAD".into();
     assert_eq!(r.validate(NOW).unwrap_err().field, "env");
@@ -283,6 +365,64 @@ fn validation_refuses_insane_values() {
     let mut r = job_request(2, 1);
     r.gpus = 0;
     assert_eq!(r.validate(NOW).unwrap_err().field, "gpus");
+    let request_cases: Vec<(&str, Box<dyn Fn(&mut JobRequest)>)> = vec![
+        ("pay_from", Box::new(|r| r.pay_from = "nope".into())),
+        (
+            "capabilities",
+            Box::new(|r| {
+                use qubix_protocol::job::Capability;
+                r.capabilities = vec![Capability::Chown, Capability::Chown]
+            }),
+        ),
+        ("ssh_keys", Box::new(|r| r.ssh_keys = vec!["hello".into()])),
+        (
+            "ssh_keys",
+            Box::new(|r| {
+                r.ssh_keys = vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI x\ncommand=evil".into()]
+            }),
+        ),
+        (
+            "ssh_keys",
+            Box::new(|r| r.ssh_keys = vec![SSH_KEY.to_owned(); 9]),
+        ),
+        (
+            "standby",
+            Box::new(|r| {
+                r.standby = true;
+                r.interruptible = true
+            }),
+        ),
+        (
+            "checkpoint_interval_secs",
+            Box::new(|r| r.checkpoint_interval_secs = Some(5)),
+        ),
+        (
+            "checkpoint_retention_secs",
+            Box::new(|r| r.checkpoint_retention_secs = 40 * 24 * 3600),
+        ),
+    ];
+    for (field, mutate) in request_cases {
+        let mut r = job_request(2, 1);
+        mutate(&mut r);
+        assert_eq!(r.validate(NOW).unwrap_err().field, field);
+    }
+    let mut r = job_request(2, 1);
+    r.ssh_keys = vec![SSH_KEY.into()];
+    r.checkpoint_interval_secs = Some(300);
+    r.validate(NOW).unwrap();
+}
+
+const SSH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGk0Ju8C8wJ3TVLM7pP7Y5o3JQn0iZzTk8yHq0bV2dI2 me@laptop";
+
+#[test]
+fn withdrawals_from_the_future_or_the_distant_past_are_invalid() {
+    let mut w = withdrawal();
+    w.validate(NOW).unwrap();
+    w.issued_at = UnixMillis(u64::MAX);
+    assert_eq!(w.validate(NOW).unwrap_err().field, "issued_at");
+    w.issued_at = UnixMillis(NOW.0 - 3 * 3600 * 1000);
+    assert_eq!(w.validate(NOW).unwrap_err().field, "issued_at");
 }
 
 #[test]
@@ -318,6 +458,8 @@ prop_compose! {
             location: Location { country, region },
             price_per_gpu_hour: Qu(price), min_rental_secs: rental.0, max_rental_secs: rental.1,
             pay_to: testing::PAY_TO.into(), simulated,
+            isolation: qubix_protocol::offer::Isolation::Container,
+            standby_price_per_gpu_hour: None, interruptible: None, checkpoint_retention_secs: 0,
             issued_at: UnixMillis(times.0), expires_at: UnixMillis(times.1),
         }
     }
@@ -338,8 +480,8 @@ proptest! {
         prop_assert_eq!(&serde_json::from_str::<Offer>(&json).unwrap(), &o);
         let seed = o.provider;
         let k = (1u8..=255).find(|s| node(*s) == seed).unwrap();
-        let s = Signed::sign(o.clone(), &key(k)).unwrap();
-        let opened = Signed::<Offer>::open(s.to_bytes()).unwrap();
+        let s = Signed::sign(o.clone(), &key(k), &network()).unwrap();
+        let opened = Signed::<Offer>::open(s.to_bytes(), &network()).unwrap();
         prop_assert_eq!(opened.payload(), &o);
     }
 
@@ -380,8 +522,8 @@ proptest! {
         let _ = codec::decode::<JobMessage>(&bytes);
         let _ = codec::decode::<JobReply>(&bytes);
         if let Ok(env) = Envelope::from_bytes(bytes) {
-            prop_assert!(env.open::<Offer>().is_err());
-            prop_assert!(env.open::<JobRequest>().is_err());
+            prop_assert!(env.open::<Offer>(&network()).is_err());
+            prop_assert!(env.open::<JobRequest>(&network()).is_err());
         }
     }
 
@@ -391,7 +533,7 @@ proptest! {
         let i = pos.index(bytes.len());
         bytes[i] = byte;
         if let Ok(GossipMessage::Offer(env)) = codec::decode::<GossipMessage>(&bytes) {
-            let _ = env.open::<Offer>();
+            let _ = env.open::<Offer>(&network());
         }
     }
 }

@@ -326,6 +326,15 @@ impl Testnet {
         Ok(net)
     }
 
+    /// The network the nodes run on (signatures are bound to it).
+    pub fn network(&self) -> Network {
+        match Network::new(&self.network) {
+            Ok(n) => n,
+            // Nodes cannot start on an invalid name; a test that asks has a bug.
+            Err(e) => panic!("testnet name {:?}: {e}", self.network),
+        }
+    }
+
     /// The devnet, when there is one.
     pub fn devnet(&self) -> Option<&DevnetHandle> {
         self.devnet.as_ref()

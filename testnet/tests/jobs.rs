@@ -192,10 +192,11 @@ async fn books_agree(
         "every paid QU is either spent or refunded"
     );
     assert_eq!(p.earnings().unwrap().refunds_due.0, 0, "nothing left owed");
-    let receipts = c.signed_receipts(&id).unwrap();
+    let signing_network = net.network();
+    let receipts = c.signed_receipts(&id, &signing_network).unwrap();
     assert_eq!(
         receipts,
-        p.signed_receipts(&id).unwrap(),
+        p.signed_receipts(&id, &signing_network).unwrap(),
         "both sides keep the same signed receipts"
     );
     assert_eq!(
@@ -471,7 +472,7 @@ async fn a_stranger_can_neither_control_nor_read_someone_elses_job() {
         nonce: Nonce::random(),
         issued_at: UnixMillis::now(),
     };
-    let signed = Signed::sign(control, stranger.key.signing_key()).unwrap();
+    let signed = Signed::sign(control, stranger.key.signing_key(), &net.network()).unwrap();
     let reply = stranger
         .net
         .job(

@@ -170,9 +170,10 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     template.provider = NodeId::from_verifying_key(&rogue.key.signing_key().verifying_key());
     template.issued_at = now;
     template.expires_at = now.saturating_add(Duration::from_secs(60));
+    let network = net.network();
     let gossip = |o: Offer| {
         codec::encode(&GossipMessage::Offer(
-            Signed::sign(o, rogue.key.signing_key())
+            Signed::sign(o, rogue.key.signing_key(), &network)
                 .unwrap()
                 .envelope()
                 .clone(),
@@ -185,7 +186,11 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     let bytes = codec::encode(&GossipMessage::Offer(
         qubix_protocol::Envelope::from_bytes({
             let body = codec::encode(&impersonation).unwrap();
-            let sig = qubix_protocol::signed::sign_bytes::<Offer>(rogue.key.signing_key(), &body);
+            let sig = qubix_protocol::signed::sign_bytes::<Offer>(
+                rogue.key.signing_key(),
+                &network,
+                &body,
+            );
             let mut b = victim_id.as_bytes().to_vec();
             b.extend_from_slice(&sig);
             b.extend_from_slice(&body);

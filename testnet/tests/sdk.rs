@@ -186,7 +186,10 @@ async fn money(net: &Testnet, c: &Client, consumer: usize, id: AgreementId) {
     for r in &receipts {
         let envelope =
             qubix_protocol::Envelope::from_bytes(hex::decode(&r.envelope).unwrap()).unwrap();
-        let signed = envelope.open::<qubix_protocol::billing::Receipt>().unwrap();
+        let network = qubix_protocol::topics::Network::new(NETWORK).unwrap();
+        let signed = envelope
+            .open::<qubix_protocol::billing::Receipt>(&network)
+            .unwrap();
         assert_eq!(
             (signed.signer(), signed.payload().amount, r.consumer),
             (consumer_node, r.amount, consumer_node)

@@ -74,6 +74,10 @@ fn offer(
         max_rental_secs: 7 * 86_400,
         pay_to: IDENTITY.into(),
         simulated: true,
+        isolation: qubix_protocol::offer::Isolation::Container,
+        standby_price_per_gpu_hour: None,
+        interruptible: None,
+        checkpoint_retention_secs: 0,
         issued_at: NOW,
         expires_at: UnixMillis(NOW.0 + 1_800_000),
     };
@@ -291,7 +295,9 @@ pub fn receipts(id: AgreementId) -> Vec<SignedReceipt> {
                 amount: Qu(n * 10),
                 issued_at: UnixMillis(NOW.0 - (3 - n) * 60_000),
             };
-            let signed = Signed::sign(receipt, &key).expect("a receipt fits its size limit");
+            let network = qubix_protocol::topics::Network::new("testnet").expect("a valid name");
+            let signed =
+                Signed::sign(receipt, &key, &network).expect("a receipt fits its size limit");
             SignedReceipt::from_signed(&signed)
         })
         .collect()

@@ -380,7 +380,7 @@ fn stream_messages_are_documented() {
     )
     .unwrap();
     let offer = serde_json::to_value(qubix_protocol::api::Event::OfferUpdated {
-        offer: crate::common::data::offers()[1].clone(),
+        offer: Box::new(crate::common::data::offers()[1].clone()),
     })
     .unwrap();
     validate(

@@ -180,7 +180,8 @@ async fn money_routes() {
         // The envelope is the evidence: it opens, with the consumer's signature, to the
         // same figures the JSON shows.
         let envelope = Envelope::from_bytes(hex::decode(&r.envelope).unwrap()).unwrap();
-        let signed = envelope.open::<Receipt>().unwrap();
+        let network = qubix_protocol::topics::Network::new("testnet").unwrap();
+        let signed = envelope.open::<Receipt>(&network).unwrap();
         assert_eq!(signed.signer(), r.consumer);
         assert_eq!(signed.payload().amount, r.amount);
     }

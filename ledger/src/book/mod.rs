@@ -237,9 +237,10 @@ impl Ledger {
     pub fn record_receipt(
         &self,
         receipt: &Envelope,
+        network: &qubix_protocol::topics::Network,
         at: UnixMillis,
     ) -> Result<LedgerEntry, LedgerError> {
-        let signed = receipt.open::<Receipt>()?;
+        let signed = receipt.open::<Receipt>(network)?;
         let r = signed.payload();
         let record =
             self.store()

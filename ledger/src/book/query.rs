@@ -232,12 +232,16 @@ impl Ledger {
     /// `GET /api/v1/ledger/receipts/{id}`: the agreement's kept receipts, oldest first, each
     /// with its signature checked again (a receipt that no longer verifies is reported as
     /// corrupt rather than served).
-    pub fn signed_receipts(&self, id: &AgreementId) -> Result<Vec<SignedReceipt>, LedgerError> {
+    pub fn signed_receipts(
+        &self,
+        id: &AgreementId,
+        network: &qubix_protocol::topics::Network,
+    ) -> Result<Vec<SignedReceipt>, LedgerError> {
         self.receipts(id)?
             .into_iter()
             .map(|envelope| {
                 envelope
-                    .open::<Receipt>()
+                    .open::<Receipt>(network)
                     .map(|signed| SignedReceipt::from_signed(&signed))
                     .map_err(|e| LedgerError::Corrupt {
                         key: format!("receipt of {id}"),

@@ -118,7 +118,7 @@ pub fn receipt(terms: &AgreementTerms, sequence: u64, amount: u64) -> Envelope {
         amount: Qu(amount),
         issued_at: UnixMillis(testing::NOW.0 + sequence * 60_000),
     };
-    Signed::sign(r, &testing::key(1))
+    Signed::sign(r, &testing::key(1), &testing::network())
         .expect("consumer signs")
         .envelope()
         .clone()

@@ -398,7 +398,7 @@ mod tests {
 
     fn signed(mut o: Offer, seq: u64, seed: u8) -> Signed<Offer> {
         o.sequence = seq;
-        Signed::sign(o, &key(seed)).unwrap()
+        Signed::sign(o, &key(seed), &qubix_protocol::testing::network()).unwrap()
     }
 
     #[test]

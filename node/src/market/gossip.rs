@@ -7,6 +7,7 @@ use qubix_protocol::codec;
 use qubix_protocol::market::GossipMessage;
 use qubix_protocol::offer::{Offer, OfferWithdrawal};
 use qubix_protocol::signed::EnvelopeError;
+use qubix_protocol::topics::Network;
 use qubix_protocol::{Envelope, NodeId, Signed, UnixMillis};
 
 use super::book::{Inserted, OfferBook, OfferKey};
@@ -42,9 +43,11 @@ pub enum Change {
     Removed(OfferKey),
 }
 
-/// Judges one gossip message from `source` (the author gossipsub authenticated).
+/// Judges one gossip message from `source` (the author gossipsub authenticated), signed on
+/// `network`.
 pub fn judge_gossip(
     book: &mut OfferBook,
+    network: &Network,
     data: &[u8],
     source: Option<NodeId>,
     now: UnixMillis,
@@ -56,21 +59,24 @@ pub fn judge_gossip(
         return (Verdict::Reject("unsigned gossip"), None);
     };
     match message {
-        GossipMessage::Offer(envelope) => judge_offer(book, &envelope, Some(&source), now),
-        GossipMessage::Withdrawal(envelope) => judge_withdrawal(book, &envelope, &source),
+        GossipMessage::Offer(envelope) => judge_offer(book, network, &envelope, Some(&source), now),
+        GossipMessage::Withdrawal(envelope) => {
+            judge_withdrawal(book, network, &envelope, &source, now)
+        }
     }
 }
 
 /// Judges one signed offer; `source`, when given, must be its signer.
 pub fn judge_offer(
     book: &mut OfferBook,
+    network: &Network,
     envelope: &Envelope,
     source: Option<&NodeId>,
     now: UnixMillis,
 ) -> (Verdict, Option<Change>) {
     let opened = match source {
-        Some(peer) => envelope.open_from::<Offer>(peer),
-        None => envelope.open::<Offer>(),
+        Some(peer) => envelope.open_from::<Offer>(network, peer),
+        None => envelope.open::<Offer>(network),
     };
     let offer = match opened {
         Ok(offer) => offer,
@@ -79,7 +85,7 @@ pub fn judge_offer(
     if offer.payload().is_expired(now) {
         return (Verdict::Ignore("expired offer"), None);
     }
-    if offer.payload().validate(now).is_err() {
+    if offer.payload().validate(network, now).is_err() {
         return (Verdict::Reject("invalid offer"), None);
     }
     insert(book, offer)
@@ -97,10 +103,16 @@ fn insert(book: &mut OfferBook, offer: Signed<Offer>) -> (Verdict, Option<Change
 
 fn judge_withdrawal(
     book: &mut OfferBook,
+    network: &Network,
     envelope: &Envelope,
     source: &NodeId,
+    now: UnixMillis,
 ) -> (Verdict, Option<Change>) {
-    match envelope.open_from::<OfferWithdrawal>(source) {
+    match envelope.open_from::<OfferWithdrawal>(network, source) {
+        Ok(w) if w.payload().validate(now).is_err() => (
+            Verdict::Reject("withdrawal signed at an impossible time"),
+            None,
+        ),
         Ok(w) => {
             let key = (w.payload().provider, w.payload().offer_id);
             if book.withdraw(w.payload()) {
@@ -130,10 +142,13 @@ fn envelope_reason(e: &EnvelopeError) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qubix_protocol::testing::{NOW, key, node, offer};
+    use qubix_protocol::testing::{NOW, key, network, node, offer};
 
     fn gossip(o: Offer, seed: u8) -> Vec<u8> {
-        let env = Signed::sign(o, &key(seed)).unwrap().envelope().clone();
+        let env = Signed::sign(o, &key(seed), &network())
+            .unwrap()
+            .envelope()
+            .clone();
         codec::encode(&GossipMessage::Offer(env)).unwrap()
     }
 
@@ -199,7 +214,7 @@ mod tests {
         ];
         let mut book = OfferBook::default();
         for (name, data, source, expected) in cases {
-            let (verdict, _) = judge_gossip(&mut book, &data, source, NOW);
+            let (verdict, _) = judge_gossip(&mut book, &network(), &data, source, NOW);
             assert_eq!(verdict, expected, "{name}");
         }
         assert_eq!(book.len(), 1);
@@ -208,22 +223,31 @@ mod tests {
     #[test]
     fn withdrawal_by_author_removes_by_stranger_is_rejected() {
         let mut book = OfferBook::default();
-        judge_gossip(&mut book, &gossip(offer(1), 1), Some(node(1)), NOW);
+        judge_gossip(
+            &mut book,
+            &network(),
+            &gossip(offer(1), 1),
+            Some(node(1)),
+            NOW,
+        );
         let w = OfferWithdrawal {
             provider: node(1),
             offer_id: offer(1).offer_id,
             sequence: 2,
             issued_at: NOW,
         };
-        let env = Signed::sign(w, &key(1)).unwrap().envelope().clone();
+        let env = Signed::sign(w, &key(1), &network())
+            .unwrap()
+            .envelope()
+            .clone();
         let data = codec::encode(&GossipMessage::Withdrawal(env)).unwrap();
         assert_eq!(
-            judge_gossip(&mut book, &data, Some(node(2)), NOW).0,
+            judge_gossip(&mut book, &network(), &data, Some(node(2)), NOW).0,
             Verdict::Reject("signed for another peer")
         );
         assert_eq!(book.len(), 1);
         assert_eq!(
-            judge_gossip(&mut book, &data, Some(node(1)), NOW).0,
+            judge_gossip(&mut book, &network(), &data, Some(node(1)), NOW).0,
             Verdict::Accept
         );
         assert!(book.is_empty());

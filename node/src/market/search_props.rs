@@ -98,7 +98,7 @@ impl OfferSpec {
         });
         o.simulated = self.simulated;
         o.expires_at = NOW.saturating_add(Duration::from_secs(self.lifetime_s));
-        Signed::sign(o, &key(self.provider)).unwrap()
+        Signed::sign(o, &key(self.provider), &qubix_protocol::testing::network()).unwrap()
     }
 }
 

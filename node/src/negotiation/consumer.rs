@@ -4,8 +4,10 @@
 use ed25519_dalek::SigningKey;
 use qubix_protocol::api::LaunchRequest;
 use qubix_protocol::job::{Agreement, AgreementTerms, EnvVar, JobRequest};
+use qubix_protocol::offer::Isolation;
 use qubix_protocol::offer::Offer;
 use qubix_protocol::signed::SignError;
+use qubix_protocol::topics::Network;
 use qubix_protocol::{Envelope, NodeId, Nonce, Signed, UnixMillis};
 
 /// How long a request stays valid.
@@ -25,12 +27,14 @@ pub enum TermsError {
     Inconsistent(String),
 }
 
-/// Builds the request for `offer` from a launch, signed by `me`.
+/// Builds the request for `offer` from a launch, signed by `me` on `network`; `wallet` pays
+/// and is refunded.
 pub fn build_request(
     me: &SigningKey,
+    network: &Network,
     offer: &Offer,
     launch: &LaunchRequest,
-    refund_to: &str,
+    wallet: &str,
     now: UnixMillis,
 ) -> Result<Signed<JobRequest>, SignError> {
     let share = |total: u64| {
@@ -63,36 +67,46 @@ pub fn build_request(
             .max_price_per_gpu_hour
             .unwrap_or(offer.price_per_gpu_hour),
         duration_secs: launch.duration_secs,
-        refund_to: refund_to.into(),
+        refund_to: wallet.into(),
+        pay_from: wallet.into(),
+        capabilities: Vec::new(),
+        isolation: Isolation::Container,
+        ssh_keys: Vec::new(),
+        standby: false,
+        checkpoint_interval_secs: None,
+        checkpoint_retention_secs: 0,
+        interruptible: false,
         nonce: Nonce::random(),
         issued_at: now,
         expires_at: now.saturating_add(REQUEST_TTL),
     };
-    Signed::sign(request, me)
+    Signed::sign(request, me, network)
 }
 
 /// Opens the provider's terms and checks they answer `request` exactly.
 pub fn check_terms(
+    network: &Network,
     terms: &Envelope,
     request: &Signed<JobRequest>,
 ) -> Result<Signed<AgreementTerms>, TermsError> {
     let provider = request.payload().provider;
     let terms = terms
-        .open_from::<AgreementTerms>(&provider)
+        .open_from::<AgreementTerms>(network, &provider)
         .map_err(|_| TermsError::WrongSigner)?;
     let t = terms.payload();
     if t.request != *request.envelope() {
         return Err(TermsError::NotOurRequest);
     }
-    t.open_request()
+    t.open_request(network)
         .map_err(|e| TermsError::Inconsistent(e.to_string()))?;
     Ok(terms)
 }
 
 /// Countersigns checked terms.
 pub fn countersign(
+    network: &Network,
     terms: &Signed<AgreementTerms>,
     me: &SigningKey,
 ) -> Result<Agreement, TermsError> {
-    Agreement::countersign(terms, me).map_err(|e| TermsError::Inconsistent(e.to_string()))
+    Agreement::countersign(terms, me, network).map_err(|e| TermsError::Inconsistent(e.to_string()))
 }

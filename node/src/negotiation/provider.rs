@@ -9,6 +9,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use qubix_protocol::job::{Agreement, AgreementTerms, JobRequest, PaymentTerms, RejectCode};
 use qubix_protocol::offer::MAX_CLOCK_SKEW;
+use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, Envelope, NodeId, Nonce, OfferId, Qu, Signed, UnixMillis};
 
 /// How long a consumer has to countersign offered terms.
@@ -72,8 +73,9 @@ pub struct Reservation {
 }
 
 /// The provider's negotiation state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProviderDesk {
+    network: Network,
     offers: HashMap<OfferId, OfferCapacity>,
     reservations: HashMap<AgreementId, Reservation>,
     nonces: HashMap<Nonce, UnixMillis>,
@@ -81,11 +83,14 @@ pub struct ProviderDesk {
 }
 
 impl ProviderDesk {
-    /// A desk with payment terms.
-    pub fn new(payment: PaymentTerms) -> Self {
+    /// A desk on `network` offering `payment` terms.
+    pub fn new(network: Network, payment: PaymentTerms) -> Self {
         Self {
+            network,
+            offers: HashMap::new(),
+            reservations: HashMap::new(),
+            nonces: HashMap::new(),
             payment,
-            ..Self::default()
         }
     }
 
@@ -131,7 +136,7 @@ impl ProviderDesk {
         now: UnixMillis,
     ) -> Result<Signed<AgreementTerms>, RejectCode> {
         let request = envelope
-            .open_from::<JobRequest>(peer)
+            .open_from::<JobRequest>(&self.network, peer)
             .map_err(|_| RejectCode::BadSignature)?;
         let r = request.payload();
         if r.provider != NodeId::from_verifying_key(&me.verifying_key()) {
@@ -172,7 +177,7 @@ impl ProviderDesk {
             disk_gib: r.disk_gib,
             hold,
         };
-        let signed = Signed::sign(terms, me).map_err(|_| RejectCode::Invalid)?;
+        let signed = Signed::sign(terms, me, &self.network).map_err(|_| RejectCode::Invalid)?;
         self.reservations.insert(id, reservation);
         Ok(signed)
     }
@@ -226,6 +231,9 @@ impl ProviderDesk {
             payment: self.payment,
             pay_to: cap.pay_to.clone(),
             refund_to: r.refund_to.clone(),
+            pay_from: r.pay_from.clone(),
+            standby_price_per_gpu_hour: None,
+            interruptible_notice_secs: None,
             accepted_at: now,
             fund_by: now.saturating_add(COUNTERSIGN_WINDOW + FUND_WINDOW),
         })
@@ -238,7 +246,9 @@ impl ProviderDesk {
         peer: &NodeId,
         now: UnixMillis,
     ) -> Result<Signed<AgreementTerms>, RejectCode> {
-        let terms = agreement.verify().map_err(|_| RejectCode::BadSignature)?;
+        let terms = agreement
+            .verify(&self.network)
+            .map_err(|_| RejectCode::BadSignature)?;
         let t = terms.payload();
         if t.consumer != *peer {
             return Err(RejectCode::BadSignature);

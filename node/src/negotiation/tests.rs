@@ -1,6 +1,6 @@
 use qubix_protocol::api::LaunchRequest;
 use qubix_protocol::job::{JobRequest, RejectCode};
-use qubix_protocol::testing::{NOW, REFUND_TO, key, node, offer};
+use qubix_protocol::testing::{NOW, REFUND_TO, key, network, node, offer};
 use qubix_protocol::{Qu, Signed, UnixMillis};
 
 use super::*;
@@ -8,7 +8,7 @@ use super::*;
 const PROVIDER: u8 = 1;
 
 fn desk(gpus: usize) -> ProviderDesk {
-    let mut desk = ProviderDesk::default();
+    let mut desk = ProviderDesk::new(network(), Default::default());
     desk.set_offer(OfferCapacity {
         offer_id: offer(PROVIDER).offer_id,
         gpus: (0..gpus).map(|i| format!("GPU-{i}")).collect(),
@@ -41,7 +41,15 @@ fn launch(gpus: u32) -> LaunchRequest {
 }
 
 fn request(consumer: u8, l: &LaunchRequest) -> Signed<JobRequest> {
-    build_request(&key(consumer), &offer(PROVIDER), l, REFUND_TO, NOW).unwrap()
+    build_request(
+        &key(consumer),
+        &network(),
+        &offer(PROVIDER),
+        l,
+        REFUND_TO,
+        NOW,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -51,9 +59,9 @@ fn happy_path_both_sides_agree() {
     let terms = desk
         .admit(&key(PROVIDER), req.envelope(), &node(2), NOW)
         .unwrap();
-    let checked = check_terms(terms.envelope(), &req).unwrap();
+    let checked = check_terms(&network(), terms.envelope(), &req).unwrap();
     assert_eq!(checked.payload().budget, Qu(1_200));
-    let agreement = countersign(&checked, &key(2)).unwrap();
+    let agreement = countersign(&network(), &checked, &key(2)).unwrap();
     let confirmed = desk.confirm(&agreement, &node(2), NOW).unwrap();
     assert_eq!(
         confirmed.payload().agreement_id,
@@ -156,7 +164,12 @@ fn unconfirmed_terms_lapse_and_free_the_gpu() {
     assert_eq!(d.sweep(later), vec![terms.payload().agreement_id]);
     assert_eq!(d.free_gpus(&offer(PROVIDER).offer_id).len(), 1);
     // A countersignature arriving after the lapse is refused.
-    let agreement = countersign(&check_terms(terms.envelope(), &req).unwrap(), &key(2)).unwrap();
+    let agreement = countersign(
+        &network(),
+        &check_terms(&network(), terms.envelope(), &req).unwrap(),
+        &key(2),
+    )
+    .unwrap();
     assert_eq!(
         d.confirm(&agreement, &node(2), later).unwrap_err(),
         RejectCode::UnknownAgreement
@@ -172,7 +185,7 @@ fn tampered_or_foreign_terms_are_not_countersigned() {
         .admit(&key(PROVIDER), req.envelope(), &node(2), NOW)
         .unwrap();
     assert_eq!(
-        check_terms(terms.envelope(), &other).unwrap_err(),
+        check_terms(&network(), terms.envelope(), &other).unwrap_err(),
         TermsError::NotOurRequest
     );
     let mut bytes = terms.to_bytes();
@@ -180,11 +193,16 @@ fn tampered_or_foreign_terms_are_not_countersigned() {
     bytes[n - 3] ^= 1;
     let forged = qubix_protocol::Envelope::from_bytes(bytes).unwrap();
     assert_eq!(
-        check_terms(&forged, &req).unwrap_err(),
+        check_terms(&network(), &forged, &req).unwrap_err(),
         TermsError::WrongSigner
     );
     // Only the consumer may confirm.
-    let agreement = countersign(&check_terms(terms.envelope(), &req).unwrap(), &key(2)).unwrap();
+    let agreement = countersign(
+        &network(),
+        &check_terms(&network(), terms.envelope(), &req).unwrap(),
+        &key(2),
+    )
+    .unwrap();
     assert_eq!(
         d.confirm(&agreement, &node(3), NOW).unwrap_err(),
         RejectCode::BadSignature

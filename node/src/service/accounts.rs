@@ -222,7 +222,7 @@ impl Service {
         window: u32,
         incoming: &IncomingTransfer,
     ) {
-        let Some(Ok(terms)) = self.jobs.get(&id).map(|r| r.terms()) else {
+        let Some(Ok(terms)) = self.jobs.get(&id).map(|r| r.terms(&self.network_name)) else {
             return;
         };
         let result =
@@ -233,7 +233,9 @@ impl Service {
 
     /// Either side: a countersigned receipt.
     pub(super) fn book_receipt(&self, id: AgreementId, receipt: &qubix_protocol::Envelope) {
-        let result = self.ledger.record_receipt(receipt, UnixMillis::now());
+        let result = self
+            .ledger
+            .record_receipt(receipt, &self.network_name, UnixMillis::now());
         self.book("receipt", Some(id), result);
     }
 
@@ -272,12 +274,15 @@ impl Service {
         if owed == Qu::ZERO || record.refund_tx.is_some() {
             return;
         }
-        let (Some(settlement), Ok(terms)) = (self.settlement.clone(), record.terms()) else {
+        let (Some(settlement), Ok(terms)) =
+            (self.settlement.clone(), record.terms(&self.network_name))
+        else {
             return;
         };
         let provider = terms.payload().provider.to_peer_id();
         let from: Option<Identity> = terms.payload().pay_to.parse().ok();
         let (net, key, internal) = (self.net.clone(), self.key.clone(), self.internal_tx.clone());
+        let network = self.network_name.clone();
         let cancel = self.shutdown.child_token();
         self.spawn(async move {
             let deadline = tokio::time::Instant::now() + REFUND_WAIT;
@@ -288,11 +293,16 @@ impl Service {
                     _ = poll.tick() => {}
                 }
                 let Ok(status) =
-                    super::instances::control(&net, &key, provider, id, JobAction::Status).await
+                    super::instances::control(&net, &network, &key, provider, id, JobAction::Status)
+                        .await
                 else {
                     continue;
                 };
-                let Some(tx) = status.refund_tx.and_then(|t| t.parse::<TxId>().ok()) else {
+                let Some(tx) = status
+                    .refunds
+                    .first()
+                    .and_then(|t| t.parse::<TxId>().ok())
+                else {
                     continue;
                 };
                 let me = settlement.identity();
@@ -376,7 +386,9 @@ impl Service {
         if due == Qu::ZERO || record.refund_tx.is_some() {
             return;
         }
-        let (Some(settlement), Ok(terms)) = (self.settlement.clone(), record.terms()) else {
+        let (Some(settlement), Ok(terms)) =
+            (self.settlement.clone(), record.terms(&self.network_name))
+        else {
             return;
         };
         let Ok(to) = terms.payload().refund_to.parse::<Identity>() else {

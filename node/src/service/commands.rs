@@ -330,11 +330,15 @@ pub(crate) fn build_query(
 }
 
 /// The API view of a consumer's job record.
-pub(crate) fn instance_of(id: &AgreementId, job: &JobRecord) -> Result<Instance, ServiceError> {
-    let terms = job.terms()?;
+pub(crate) fn instance_of(
+    network: &Network,
+    id: &AgreementId,
+    job: &JobRecord,
+) -> Result<Instance, ServiceError> {
+    let terms = job.terms(network)?;
     let t = terms.payload();
     let request = t
-        .open_request()
+        .open_request(network)
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(Instance {
         id: *id,
@@ -533,9 +537,14 @@ impl Service {
             .iter()
             .filter(|(_, j)| j.role == Role::Provider)
             .filter_map(|(id, j)| {
-                let terms = j.terms().ok()?;
+                let terms = j.terms(&self.network_name).ok()?;
                 let t = terms.payload();
-                let image = t.open_request().ok()?.payload().image.clone();
+                let image = t
+                    .open_request(&self.network_name)
+                    .ok()?
+                    .payload()
+                    .image
+                    .clone();
                 Some(ProviderJob {
                     id: *id,
                     consumer: t.consumer,

@@ -16,6 +16,7 @@ use qubix_protocol::control::{
     LOG_PAGE_MAX, METRICS_PAGE_MAX, PullSummary,
 };
 use qubix_protocol::job::PortPurpose;
+use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, NodeId, Nonce, Qu, Signed, UnixMillis};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,7 @@ struct Driver {
     id: AgreementId,
     provider: PeerId,
     key: NodeKey,
+    network: Network,
     net: NetworkHandle,
     settlement: Option<QubicSettlement>,
     pay_to: Option<Identity>,
@@ -78,6 +80,7 @@ pub(crate) fn connection_of(p: &qubix_protocol::control::PublishedPort) -> Conne
 
 fn signed_control(
     key: &NodeKey,
+    network: &Network,
     id: AgreementId,
     action: JobAction,
 ) -> Result<JobMessage, ServiceError> {
@@ -88,7 +91,7 @@ fn signed_control(
         nonce: Nonce::random(),
         issued_at: UnixMillis::now(),
     };
-    let signed = Signed::sign(control, key.signing_key())
+    let signed = Signed::sign(control, key.signing_key(), network)
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     Ok(JobMessage::Control(signed.envelope().clone()))
 }
@@ -96,12 +99,13 @@ fn signed_control(
 /// Sends a signed control request and returns the provider's status.
 pub(crate) async fn control(
     net: &NetworkHandle,
+    network: &Network,
     key: &NodeKey,
     provider: PeerId,
     id: AgreementId,
     action: JobAction,
 ) -> Result<JobStatus, ServiceError> {
-    let message = signed_control(key, id, action)?;
+    let message = signed_control(key, network, id, action)?;
     match net.job(provider, message).await.map_err(|e| {
         ServiceError::Api(
             ErrorCode::Unavailable,
@@ -115,7 +119,7 @@ pub(crate) async fn control(
                 JobErrorCode::UnknownJob => ErrorCode::NotFound,
                 JobErrorCode::NotYourJob | JobErrorCode::Refused => ErrorCode::Forbidden,
                 JobErrorCode::WrongState => ErrorCode::WrongState,
-                JobErrorCode::Failed => ErrorCode::Unavailable,
+                JobErrorCode::Failed | JobErrorCode::RateLimited => ErrorCode::Unavailable,
             },
             format!("the provider refused: {code}"),
             None,
@@ -213,6 +217,7 @@ impl Driver {
                     .await;
                 let paid = JobMessage::Paid {
                     agreement_id: self.id,
+                    window,
                     tx_id: done.tx_id.to_string(),
                 };
                 if let Err(e) = self.net.job(self.provider, paid).await {
@@ -287,6 +292,7 @@ impl Driver {
             return;
         };
         let Ok(report) = envelope.open_from::<UsageReport>(
+            &self.network,
             &NodeId::from_peer_id(&self.provider).unwrap_or_else(|_| self.key.node_id()),
         ) else {
             warn!(instance = %self.id, "usage report with a bad signature: not acknowledged");
@@ -311,7 +317,7 @@ impl Driver {
             amount: r.amount_due,
             issued_at: UnixMillis::now(),
         };
-        let Ok(signed) = Signed::sign(receipt, self.key.signing_key()) else {
+        let Ok(signed) = Signed::sign(receipt, self.key.signing_key(), &self.network) else {
             return;
         };
         if let Ok(JobReply::Status(_)) = self
@@ -361,6 +367,7 @@ impl Driver {
             self.top_up_if_due().await;
             let status = control(
                 &self.net,
+                &self.network,
                 &self.key,
                 self.provider,
                 self.id,
@@ -438,7 +445,9 @@ impl Service {
         else {
             return;
         };
-        let Ok(terms) = record.terms() else { return };
+        let Ok(terms) = record.terms(&self.network_name) else {
+            return;
+        };
         let t = terms.payload().clone();
         let paid = record.paid;
         let feeds = self.feeds(id);
@@ -446,6 +455,7 @@ impl Service {
             id,
             provider: t.provider.to_peer_id(),
             key: self.key.clone(),
+            network: self.network_name.clone(),
             net: self.net.clone(),
             settlement: self.settlement.clone(),
             pay_to: t.pay_to.parse().ok(),
@@ -458,7 +468,7 @@ impl Service {
             acknowledged_ms: 0,
             last_state: None,
             image: t
-                .open_request()
+                .open_request(&self.network_name)
                 .map(|r| r.payload().image.clone())
                 .unwrap_or_default(),
             last_pull: None,
@@ -589,7 +599,7 @@ impl Service {
             });
             return;
         }
-        let terms = match record.terms() {
+        let terms = match record.terms(&self.network_name) {
             Ok(terms) => terms,
             Err(e) => {
                 let _ = reply.send(Err(ServiceError::Internal(format!(
@@ -599,9 +609,10 @@ impl Service {
             }
         };
         let (net, key, internal) = (self.net.clone(), self.key.clone(), self.internal_tx.clone());
+        let network = self.network_name.clone();
         let provider = terms.payload().provider.to_peer_id();
         self.spawn(async move {
-            let result = control(&net, &key, provider, id, action).await;
+            let result = control(&net, &network, &key, provider, id, action).await;
             let _ = internal.send(Internal::Acted { id, result, reply }).await;
         });
     }
@@ -628,7 +639,7 @@ impl Service {
             .ok_or_else(|| {
                 ServiceError::Api(ErrorCode::NotFound, format!("no instance {id}"), None)
             })?;
-        let mut instance = super::commands::instance_of(&id, record)?;
+        let mut instance = super::commands::instance_of(&self.network_name, &id, record)?;
         instance.connections = record.ports.iter().map(connection_of).collect();
         instance.progress = self.progress.get(&id).cloned();
         Ok(instance)

@@ -59,7 +59,9 @@ impl Service {
         let Some(record) = self.jobs.get_mut(&id) else {
             return;
         };
-        let Ok(terms) = record.terms() else { return };
+        let Ok(terms) = record.terms(&self.network_name) else {
+            return;
+        };
         let t = terms.payload();
         if record.lifecycle.is_none() {
             record.lifecycle = Some(
@@ -80,8 +82,10 @@ impl Service {
         if self.runners.contains_key(&id) || record.state.is_final() {
             return;
         }
-        let Ok(terms) = record.terms() else { return };
-        let Ok(request) = terms.payload().open_request() else {
+        let Ok(terms) = record.terms(&self.network_name) else {
+            return;
+        };
+        let Ok(request) = terms.payload().open_request(&self.network_name) else {
             return;
         };
         let ip = self
@@ -249,7 +253,9 @@ impl Service {
         let consumer = match self.runners.get(id) {
             Some(runner) => runner.consumer,
             None => {
-                let terms = record.terms().map_err(|_| JobErrorCode::UnknownJob)?;
+                let terms = record
+                    .terms(&self.network_name)
+                    .map_err(|_| JobErrorCode::UnknownJob)?;
                 terms.payload().consumer
             }
         };
@@ -268,7 +274,7 @@ impl Service {
         match request {
             JobMessage::Control(envelope) => {
                 let control = envelope
-                    .open_from::<JobControl>(peer)
+                    .open_from::<JobControl>(&self.network_name, peer)
                     .map_err(|_| JobErrorCode::Refused)?;
                 let c = control.payload().clone();
                 self.consumer_of(&c.agreement_id, peer)?;
@@ -282,6 +288,7 @@ impl Service {
             }
             JobMessage::Paid {
                 agreement_id,
+                window: _,
                 tx_id,
             } => {
                 self.consumer_of(&agreement_id, peer)?;
@@ -326,7 +333,7 @@ impl Service {
             }
             JobMessage::Receipt(envelope) => {
                 let receipt = envelope
-                    .open_from::<Receipt>(peer)
+                    .open_from::<Receipt>(&self.network_name, peer)
                     .map_err(|_| JobErrorCode::Refused)?;
                 let id = receipt.payload().agreement_id;
                 self.consumer_of(&id, peer)?;
@@ -420,8 +427,8 @@ impl Service {
             amount_received: meter.paid,
             issued_at: UnixMillis::now(),
         };
-        let signed =
-            Signed::sign(report, self.key.signing_key()).map_err(|_| JobErrorCode::Failed)?;
+        let signed = Signed::sign(report, self.key.signing_key(), &self.network_name)
+            .map_err(|_| JobErrorCode::Failed)?;
         record.evidence = Some((
             signed.envelope().clone(),
             record
@@ -446,7 +453,7 @@ impl Service {
             .meter
             .due();
         let receipt = envelope
-            .open::<Receipt>()
+            .open::<Receipt>(&self.network_name)
             .map_err(|_| JobErrorCode::Refused)?;
         if receipt.payload().amount > due {
             return Err(JobErrorCode::Refused);
@@ -479,7 +486,8 @@ impl Service {
             reason: record.reason,
             ports: record.ports.clone(),
             since: record.since,
-            refund_tx: record.refund_tx.clone(),
+            paid: record.paid,
+            refunds: record.refund_tx.iter().cloned().collect(),
         })
     }
 }

@@ -10,7 +10,10 @@ use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use qubix_protocol::api::{ErrorCode, Event, OfferView, ProviderPricing};
 use qubix_protocol::codec;
 use qubix_protocol::market::{GossipMessage, OfferSyncRequest, SYNC_PAGE_MAX};
-use qubix_protocol::offer::{GpuSpec, Location, MAX_RENTAL_SECS, Offer, OfferWithdrawal};
+use qubix_protocol::offer::{
+    GpuSpec, Isolation, Location, MAX_RENTAL_SECS, Offer, OfferWithdrawal,
+};
+use qubix_protocol::topics::Network;
 use qubix_protocol::{Envelope, NodeId, OfferId, Qu, Signed, UnixMillis};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -31,6 +34,8 @@ struct OfferGroup {
 pub(crate) struct Provider {
     setup: ProviderSetup,
     key: NodeKey,
+    network: Network,
+    isolation: Isolation,
     groups: Vec<OfferGroup>,
     last_sequence: u64,
     withdrawn: BTreeMap<OfferId, u64>,
@@ -57,7 +62,13 @@ fn host_ram_mib() -> u64 {
 }
 
 impl Provider {
-    pub(crate) fn new(setup: ProviderSetup, key: &NodeKey, pay_to: &str) -> Self {
+    pub(crate) fn new(
+        setup: ProviderSetup,
+        key: &NodeKey,
+        network: &Network,
+        isolation: Isolation,
+        pay_to: &str,
+    ) -> Self {
         let c = &setup.config;
         let cpus = if c.cpu_cores > 0 {
             c.cpu_cores
@@ -102,6 +113,8 @@ impl Provider {
         Self {
             setup,
             key: key.clone(),
+            network: network.clone(),
+            isolation,
             groups,
             last_sequence: 0,
             withdrawn: BTreeMap::new(),
@@ -217,6 +230,10 @@ impl Provider {
             max_rental_secs: c.max_rental_secs,
             pay_to: g.capacity.pay_to.clone(),
             simulated: d.simulated,
+            isolation: self.isolation,
+            standby_price_per_gpu_hour: None,
+            interruptible: None,
+            checkpoint_retention_secs: 0,
             issued_at: now,
             expires_at: now.saturating_add(c.offer_ttl()),
         }
@@ -231,7 +248,7 @@ impl Provider {
             if free > 0 {
                 let offer = self.offer(i, free, now);
                 self.withdrawn.remove(&id);
-                match Signed::sign(offer, self.key.signing_key()) {
+                match Signed::sign(offer, self.key.signing_key(), &self.network) {
                     Ok(s) => out.push(GossipMessage::Offer(s.envelope().clone())),
                     Err(e) => warn!(error = %e, "cannot sign offer"),
                 }
@@ -256,7 +273,7 @@ impl Provider {
             sequence,
             issued_at: now,
         };
-        Signed::sign(w, self.key.signing_key())
+        Signed::sign(w, self.key.signing_key(), &self.network)
             .ok()
             .map(|s| GossipMessage::Withdrawal(s.envelope().clone()))
     }
@@ -295,7 +312,8 @@ impl Service {
             return;
         }
         let author = source.and_then(|p| NodeId::from_peer_id(&p).ok());
-        let (verdict, change) = judge_gossip(&mut self.book, &data, author, now);
+        let (verdict, change) =
+            judge_gossip(&mut self.book, &self.network_name, &data, author, now);
         if let Verdict::Reject(reason) = verdict {
             warn!(peer = %from, author = ?source, reason, "rejected gossip");
         }
@@ -307,10 +325,10 @@ impl Service {
         let event = match change {
             Some(Change::Upserted((provider, offer_id))) => match self.book.get(&offer_id) {
                 Some(o) if o.payload().provider == provider => Event::OfferUpdated {
-                    offer: OfferView {
+                    offer: Box::new(OfferView {
                         offer: o.payload().clone(),
                         reliability: None,
-                    },
+                    }),
                 },
                 _ => return,
             },
@@ -362,7 +380,8 @@ impl Service {
         let now = UnixMillis::now();
         let mut rejected = 0usize;
         for envelope in offers.iter().take(usize::from(SYNC_PAGE_MAX)) {
-            let (verdict, change) = judge_offer(&mut self.book, envelope, None, now);
+            let (verdict, change) =
+                judge_offer(&mut self.book, &self.network_name, envelope, None, now);
             if let Verdict::Reject(_) = verdict {
                 rejected += 1;
             }
@@ -389,7 +408,7 @@ impl Service {
         for message in messages {
             let me = Some(self.key.node_id());
             if let Ok(bytes) = codec::encode(&message) {
-                let (_, change) = judge_gossip(&mut self.book, &bytes, me, now);
+                let (_, change) = judge_gossip(&mut self.book, &self.network_name, &bytes, me, now);
                 self.emit_change(change);
                 if let Err(e) = self.net.publish(bytes).await {
                     debug!(error = %e, "offer not gossiped now; peers get it by offer sync");

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use qubix_protocol::api::Event;
+use qubix_protocol::offer::Isolation;
 use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, NodeId, UnixMillis};
 use tokio::sync::{broadcast, mpsc};
@@ -203,10 +204,20 @@ pub fn start(
         .as_ref()
         .map_or_else(|| "127.0.0.1".to_owned(), |p| p.config.public_host.clone());
     let jobs: HashMap<_, _> = setup.store.jobs()?.into_iter().collect();
-    let provider = setup
-        .provider
-        .map(|p| market::Provider::new(p, &setup.key, &setup.wallet_identity));
-    let mut desk = ProviderDesk::default();
+    let isolation = match setup.runtime.as_ref().map(|r| r.kind()) {
+        Some(crate::runtime::RuntimeKind::LocalProcess) => Isolation::Unisolated,
+        _ => Isolation::Container,
+    };
+    let provider = setup.provider.map(|p| {
+        market::Provider::new(
+            p,
+            &setup.key,
+            &setup.network,
+            isolation,
+            &setup.wallet_identity,
+        )
+    });
+    let mut desk = ProviderDesk::new(setup.network.clone(), Default::default());
     if let Some(p) = &provider {
         p.fill_desk(&mut desk);
     }

@@ -8,6 +8,7 @@ use qubix_protocol::api::{ErrorCode, Event, Instance, LaunchRequest};
 use qubix_protocol::control::JobState;
 use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse, Rejection};
 use qubix_protocol::offer::Offer;
+use qubix_protocol::topics::Network;
 use qubix_protocol::{NodeId, Nonce, Qu, UnixMillis};
 use tracing::{info, warn};
 
@@ -48,7 +49,7 @@ impl Service {
         match request {
             NegotiateRequest::Propose(envelope) => {
                 let nonce = envelope
-                    .open::<qubix_protocol::job::JobRequest>()
+                    .open::<qubix_protocol::job::JobRequest>(&self.network_name)
                     .map(|r| r.payload().nonce)
                     .unwrap_or(Nonce::from_bytes([0; 16]));
                 match self
@@ -89,14 +90,14 @@ impl Service {
 
     fn provider_record(&mut self, agreement: Agreement) -> Result<(), ServiceError> {
         let terms = agreement
-            .verify()
+            .verify(&self.network_name)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let t = terms.payload();
         if self.jobs.contains_key(&t.agreement_id) {
             return Ok(());
         }
         let request = t
-            .open_request()
+            .open_request(&self.network_name)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let reservation = self.desk.reservations().get(&t.agreement_id).cloned();
         let now = UnixMillis::now();
@@ -150,9 +151,11 @@ impl Service {
             if job.role != Role::Provider || job.state.is_final() {
                 continue;
             }
-            let Ok(terms) = job.terms() else { continue };
+            let Ok(terms) = job.terms(&self.network_name) else {
+                continue;
+            };
             let t = terms.payload();
-            let Ok(request) = t.open_request() else {
+            let Ok(request) = t.open_request(&self.network_name) else {
                 continue;
             };
             let r = request.payload();
@@ -190,6 +193,7 @@ impl Service {
         let now = UnixMillis::now();
         let request = match build_request(
             self.key.signing_key(),
+            &self.network_name,
             &offer,
             &launch,
             &self.wallet_identity,
@@ -210,6 +214,7 @@ impl Service {
             return;
         }
         let net = self.net.clone();
+        let network = self.network_name.clone();
         let key = self.key.clone();
         let tx = self.internal_tx.clone();
         let ledger = self.ledger.clone();
@@ -223,7 +228,7 @@ impl Service {
                 let _ = reply.send(Err(e));
                 return;
             }
-            match negotiate(&net, &key, request, &offer, &ledger).await {
+            match negotiate(&net, &network, &key, request, &offer, &ledger).await {
                 Ok(record) => {
                     let _ = tx
                         .send(Internal::Agreed {
@@ -274,9 +279,9 @@ impl Service {
     }
 
     pub(super) fn record_agreement(&mut self, record: JobRecord) -> Result<Instance, ServiceError> {
-        let id = record.id()?;
+        let id = record.id(&self.network_name)?;
         self.store.put_job(&id, &record)?;
-        let instance = super::commands::instance_of(&id, &record)?;
+        let instance = super::commands::instance_of(&self.network_name, &id, &record)?;
         self.jobs.insert(id, record);
         let _ = self.events.send(Event::InstanceState {
             id,
@@ -293,6 +298,7 @@ fn reject(nonce: Nonce, code: qubix_protocol::job::RejectCode) -> NegotiateRespo
 /// The consumer's negotiation round trips.
 async fn negotiate(
     net: &NetworkHandle,
+    network: &Network,
     key: &crate::keys::NodeKey,
     request: qubix_protocol::Signed<qubix_protocol::job::JobRequest>,
     offer: &Offer,
@@ -314,7 +320,7 @@ async fn negotiate(
         .await
         .map_err(unreachable)?;
     let terms = match answer {
-        NegotiateResponse::Terms(envelope) => check_terms(&envelope, &request)
+        NegotiateResponse::Terms(envelope) => check_terms(network, &envelope, &request)
             .map_err(|e| ServiceError::Api(ErrorCode::ProviderRefused, e.to_string(), None))?,
         NegotiateResponse::Rejected(r) => return Err(refused(r.code)),
         NegotiateResponse::Confirmed(_) => {
@@ -336,7 +342,7 @@ async fn negotiate(
             e => ServiceError::Internal(format!("cannot lock the budget: {e}")),
         })?;
     let agreement_id = terms.payload().agreement_id;
-    let agreement = match confirm(net, key, peer, &terms).await {
+    let agreement = match confirm(net, network, key, peer, &terms).await {
         Ok(agreement) => agreement,
         Err(e) => {
             // No agreement: the budget goes back to available.
@@ -374,12 +380,13 @@ async fn negotiate(
 /// Countersigns the provider's terms and has the provider confirm the agreement.
 async fn confirm(
     net: &crate::network::NetworkHandle,
+    network: &Network,
     key: &crate::keys::NodeKey,
     peer: PeerId,
     terms: &qubix_protocol::Signed<qubix_protocol::job::AgreementTerms>,
 ) -> Result<Agreement, ServiceError> {
-    let agreement =
-        countersign(terms, key.signing_key()).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let agreement = countersign(network, terms, key.signing_key())
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     let answer = net
         .negotiate(peer, NegotiateRequest::Countersign(agreement.clone()))
         .await

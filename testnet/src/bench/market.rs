@@ -123,8 +123,14 @@ async fn wait_everyone_has(net: &Testnet, n: usize) -> Result<(), TestnetError> 
     Ok(())
 }
 
-/// `count` valid offers signed by `count / 50` synthetic providers.
-pub(crate) fn synthetic_offers(count: usize) -> BTreeMap<(NodeId, OfferId), Envelope> {
+/// `count` valid offers signed on network `network_name` by `count / 50` synthetic providers.
+pub(crate) fn synthetic_offers(
+    network_name: &str,
+    count: usize,
+) -> BTreeMap<(NodeId, OfferId), Envelope> {
+    let Ok(network) = Network::new(network_name) else {
+        return BTreeMap::new();
+    };
     let now = UnixMillis::now();
     let mut book = BTreeMap::new();
     for p in 0..count.div_ceil(50) {
@@ -141,7 +147,7 @@ pub(crate) fn synthetic_offers(count: usize) -> BTreeMap<(NodeId, OfferId), Enve
             offer.price_per_gpu_hour = Qu(500 + (p * 50 + i) as u64 % 2000);
             offer.issued_at = now;
             offer.expires_at = now.saturating_add(Duration::from_secs(1800));
-            if let Ok(signed) = Signed::sign(offer, key.signing_key()) {
+            if let Ok(signed) = Signed::sign(offer, key.signing_key(), &network) {
                 book.insert(
                     (signed.payload().provider, signed.payload().offer_id),
                     signed.envelope().clone(),
@@ -231,7 +237,8 @@ pub(crate) async fn start_seeder(
 
 /// Time from a node's start to holding every one of `count` offers held by its first peer.
 pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, TestnetError> {
-    let (seeder, shutdown) = start_seeder("bench-join", synthetic_offers(count)).await?;
+    let (seeder, shutdown) =
+        start_seeder("bench-join", synthetic_offers("bench-join", count)).await?;
     let mut net = Testnet::new("bench-join")?;
     net.set_bootstrap(vec![seeder]);
     let started = Instant::now();

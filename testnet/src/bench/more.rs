@@ -128,7 +128,7 @@ pub async fn launch_to_running(image: &str, docker_run_ms: f64) -> Result<Figure
 /// A marketplace query (filter + sort + page) over `count` offers: p50, p99 and requests
 /// per second over HTTP, beside the same query evaluated in-process.
 pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
-    let book = super::market::synthetic_offers(count);
+    let book = super::market::synthetic_offers("bench-http", count);
     let (seeder, shutdown) = super::market::start_seeder("bench-http", book.clone()).await?;
     let mut net = Testnet::new("bench-http")?;
     net.set_bootstrap(vec![seeder]);
@@ -171,9 +171,11 @@ pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
         http.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let rps = rounds as f64 / t0.elapsed().as_secs_f64();
+    let network =
+        qubix_protocol::topics::Network::new("bench-http").map_err(|e| err("network", e))?;
     let offers: Vec<qubix_protocol::offer::Offer> = book
         .values()
-        .filter_map(|e| e.open::<qubix_protocol::offer::Offer>().ok())
+        .filter_map(|e| e.open::<qubix_protocol::offer::Offer>(&network).ok())
         .map(|s| s.into_payload())
         .collect();
     let query = Query::parse(q).map_err(|e| err("query", e))?;

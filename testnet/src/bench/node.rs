@@ -56,7 +56,7 @@ pub async fn negotiation_round_trip(
 pub async fn node_memory(offers: usize) -> Result<Vec<Figure>, TestnetError> {
     let binary = qubix_binary()?;
     let dir = tempfile::tempdir()?;
-    let book = super::market::synthetic_offers(offers);
+    let book = super::market::synthetic_offers("bench-memory", offers);
     let wire_bytes =
         book.values().map(|e| e.as_bytes().len()).sum::<usize>() as f64 / book.len().max(1) as f64;
     let (seeder, shutdown) = super::market::start_seeder("bench-memory", book).await?;

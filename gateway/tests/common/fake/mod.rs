@@ -125,7 +125,9 @@ impl FakeNode {
     /// Adds an offer and announces it.
     pub fn add_offer(&self, offer: OfferView) {
         self.lock().offers.push(offer.clone());
-        self.send_event(Event::OfferUpdated { offer });
+        self.send_event(Event::OfferUpdated {
+            offer: Box::new(offer),
+        });
     }
 
     fn provider_only(&self) -> ApiResult<()> {

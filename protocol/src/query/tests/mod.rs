@@ -48,6 +48,10 @@ fn offer(n: u8, model: &str, price: u64, edit: impl FnOnce(&mut Offer)) -> Offer
         max_rental_secs: 24 * 3600,
         pay_to: "A".repeat(60),
         simulated: false,
+        isolation: crate::offer::Isolation::Container,
+        standby_price_per_gpu_hour: None,
+        interruptible: None,
+        checkpoint_retention_secs: 0,
         issued_at: UnixMillis(1_000),
         expires_at: UnixMillis(2_000),
     };
