@@ -82,6 +82,90 @@ pub struct ProviderConfig {
     /// Terminate a job its consumer left stopped for this many seconds (none: keep it until
     /// the rental ends).
     pub max_idle_secs: Option<u64>,
+    /// The payment terms offered to consumers.
+    pub payment: PaymentConfig,
+    /// Most unfunded reservations one paying identity may hold at once.
+    pub max_unfunded_per_payer: u32,
+}
+
+/// The payment terms a provider offers (DESIGN §6). The defaults are what consumers accept
+/// by default; terms beyond a consumer's bounds are refused by that consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentConfig {
+    /// The prepaid window, seconds.
+    pub window_secs: u64,
+    /// How often usage is reported and receipted, seconds.
+    pub billing_interval_secs: u64,
+    /// How long an unpaid or unacknowledged job runs on before it is stopped, seconds.
+    pub stop_grace_secs: u64,
+    /// How long a job stopped for non-payment is kept before it is terminated, seconds.
+    pub terminate_grace_secs: u64,
+    /// How long after countersigning the first window must be paid, seconds.
+    pub fund_secs: u64,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        let terms = qubix_protocol::job::PaymentTerms::default();
+        Self {
+            window_secs: terms.window_secs,
+            billing_interval_secs: terms.billing_interval_secs,
+            stop_grace_secs: terms.stop_grace_secs,
+            terminate_grace_secs: terms.terminate_grace_secs,
+            fund_secs: crate::negotiation::provider::FUND_WINDOW.as_secs(),
+        }
+    }
+}
+
+impl PaymentConfig {
+    /// The terms as they go on the wire.
+    pub fn terms(&self) -> qubix_protocol::job::PaymentTerms {
+        qubix_protocol::job::PaymentTerms {
+            window_secs: self.window_secs,
+            billing_interval_secs: self.billing_interval_secs,
+            stop_grace_secs: self.stop_grace_secs,
+            terminate_grace_secs: self.terminate_grace_secs,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=600).contains(&self.window_secs) {
+            return Err(invalid(
+                "provider.payment.window_secs",
+                "must be 10-600 seconds (consumers prepay at most 10 minutes)",
+            ));
+        }
+        if !(3..=60).contains(&self.billing_interval_secs)
+            || self.billing_interval_secs > self.window_secs
+        {
+            return Err(invalid(
+                "provider.payment.billing_interval_secs",
+                "must be 3-60 seconds and at most the window",
+            ));
+        }
+        if self.stop_grace_secs > 600 || self.terminate_grace_secs > 600 {
+            return Err(invalid(
+                "provider.payment.stop_grace_secs",
+                "graces must be at most 600 seconds (consumers refuse longer ones)",
+            ));
+        }
+        if !(10..=480).contains(&self.fund_secs) {
+            return Err(invalid(
+                "provider.payment.fund_secs",
+                "must be 10-480 seconds (consumers refuse a later fund_by)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What this node accepts as a consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsumerConfig {
+    /// Bounds on the payment terms of providers.
+    pub terms: crate::negotiation::TermsLimits,
 }
 
 impl Default for ProviderConfig {
@@ -101,6 +185,8 @@ impl Default for ProviderConfig {
             ram_mib: 0,
             disk_gib: 200,
             max_idle_secs: Some(24 * 3600),
+            payment: PaymentConfig::default(),
+            max_unfunded_per_payer: 32,
         }
     }
 }
@@ -118,6 +204,15 @@ impl ProviderConfig {
     /// How long offers live.
     pub fn offer_ttl(&self) -> Duration {
         Duration::from_secs(self.offer_ttl_secs)
+    }
+
+    /// The desk's rules from this configuration.
+    pub fn desk_policy(&self) -> crate::negotiation::DeskPolicy {
+        crate::negotiation::DeskPolicy {
+            payment: self.payment.terms(),
+            fund_window: Duration::from_secs(self.payment.fund_secs),
+            max_unfunded_per_payer: self.max_unfunded_per_payer as usize,
+        }
     }
 }
 
@@ -141,6 +236,8 @@ pub struct NodeConfig {
     pub qubic_rpc: String,
     /// Provider settings.
     pub provider: ProviderConfig,
+    /// Consumer settings.
+    pub consumer: ConsumerConfig,
 }
 
 impl Default for NodeConfig {
@@ -157,6 +254,7 @@ impl Default for NodeConfig {
             gateway: None,
             qubic_rpc: "https://rpc.qubic.org".into(),
             provider: ProviderConfig::default(),
+            consumer: ConsumerConfig::default(),
         }
     }
 }
@@ -280,6 +378,17 @@ impl NodeConfig {
         if !(5..=3600).contains(&p.offer_ttl_secs) {
             return Err(invalid("provider.offer_ttl_secs", "must be 5-3600 seconds"));
         }
+        p.payment.validate()?;
+        if p.max_unfunded_per_payer == 0 {
+            return Err(invalid(
+                "provider.max_unfunded_per_payer",
+                "must be at least 1, or no consumer could rent",
+            ));
+        }
+        self.consumer
+            .terms
+            .validate()
+            .map_err(|(field, problem)| invalid(field, problem))?;
         if !(self.qubic_rpc.starts_with("http://") || self.qubic_rpc.starts_with("https://")) {
             return Err(invalid(
                 "qubic_rpc",

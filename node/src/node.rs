@@ -176,6 +176,7 @@ impl RunningNode {
             runtime,
             settlement: Some(settlement.clone()),
             gpu_note: gpu_note.clone(),
+            terms_limits: config.config.consumer.terms,
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;

@@ -102,6 +102,8 @@ pub enum ErrorCode {
     Internal,
     /// The route exists but not with this HTTP method.
     MethodNotAllowed,
+    /// The provider's terms are outside what this node accepts (the field names which).
+    UnacceptableTerms,
 }
 
 impl ErrorCode {
@@ -124,6 +126,7 @@ impl ErrorCode {
             Self::NotEnabled => "not_enabled",
             Self::Internal => "internal",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnacceptableTerms => "unacceptable_terms",
         }
     }
 
@@ -137,7 +140,7 @@ impl ErrorCode {
             Self::WrongState => 409,
             Self::InsufficientFunds => 402,
             Self::PayloadTooLarge => 413,
-            Self::NoMatch | Self::ProviderRefused => 422,
+            Self::NoMatch | Self::ProviderRefused | Self::UnacceptableTerms => 422,
             Self::Unavailable => 503,
             Self::Timeout => 504,
             Self::Internal => 500,

@@ -366,6 +366,7 @@ impl Testnet {
                 offer_ttl_secs: self.offer_ttl_secs,
                 ..ProviderConfig::default()
             },
+            consumer: Default::default(),
         }
     }
 

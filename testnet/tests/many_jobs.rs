@@ -135,6 +135,7 @@ async fn start_provider(net: &Testnet, bootstrap: usize, dir: &Path) -> RunningN
             cpu_cores: JOBS as u32,
             ..ProviderConfig::default()
         },
+        ..NodeConfig::default()
     };
     let wallet = qubix_testnet::harness::wallet_for(NETWORK, net.nodes.len(), "provider");
     RunningNode::start(config.validate().unwrap(), wallet, None)

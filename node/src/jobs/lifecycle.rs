@@ -121,6 +121,8 @@ pub enum Input {
     Lost,
     /// The consumer asked for something.
     Control(JobAction),
+    /// The reservation lapsed: the first window was not paid by `fund_by`.
+    Lapsed,
     /// Time passed.
     Tick,
 }
@@ -212,6 +214,7 @@ impl Job {
             return match input {
                 Input::Control(JobAction::Status | JobAction::Heartbeat | JobAction::Terminate)
                 | Input::Tick
+                | Input::Lapsed
                 | Input::Paid(_) => Ok(vec![]),
                 _ => Err(JobErrorCode::WrongState),
             };
@@ -239,6 +242,10 @@ impl Job {
                 Ok(self.end(JobState::Failed, Some(EndReason::ContainerLost), now, false))
             }
             Input::Control(action) => self.on_control(action, now),
+            Input::Lapsed if self.state == JobState::Negotiated => {
+                Ok(self.end(JobState::Terminated, Some(EndReason::Unpaid), now, false))
+            }
+            Input::Lapsed => Ok(vec![]),
             Input::Tick => Ok(self.on_tick(now)),
             Input::Pulled => Ok(vec![]),
         }
@@ -345,12 +352,6 @@ impl Job {
             if now.since(stopped) >= Duration::from_secs(self.meter.terms.terminate_grace_secs) {
                 return self.end(JobState::Terminated, Some(EndReason::Unpaid), now, true);
             }
-        }
-        if self.state == JobState::Negotiated
-            && now.since(self.since)
-                >= Duration::from_secs(crate::negotiation::provider::FUND_WINDOW.as_secs() + 60)
-        {
-            return self.end(JobState::Terminated, Some(EndReason::Unpaid), now, false);
         }
         vec![]
     }

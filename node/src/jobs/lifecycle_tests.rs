@@ -41,6 +41,23 @@ fn nothing_runs_before_payment() {
 }
 
 #[test]
+fn a_lapsed_reservation_ends_the_unpaid_job_and_nothing_else() {
+    let mut j = job();
+    assert_eq!(
+        j.step(Input::Lapsed, at(240)).unwrap(),
+        vec![Effect::Release]
+    );
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Terminated, Some(EndReason::Unpaid))
+    );
+    // A funded job is not ended by a stale lapse.
+    let mut r = running();
+    assert_eq!(r.step(Input::Lapsed, at(240)).unwrap(), vec![]);
+    assert_eq!(r.state, JobState::Running);
+}
+
+#[test]
 fn billable_time_accrues_only_while_running() {
     let mut j = running();
     j.step(Input::Tick, at(100)).unwrap();

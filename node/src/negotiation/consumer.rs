@@ -13,9 +13,135 @@ use qubix_protocol::{Envelope, NodeId, Nonce, Signed, UnixMillis};
 /// How long a request stays valid.
 pub const REQUEST_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The payment terms a consumer accepts. A provider chooses the terms; without bounds it
+/// could ask for the whole budget as one prepaid window, report usage once a day, or keep
+/// the job unpaid for days. Each bound is configurable (`[consumer.terms]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TermsLimits {
+    /// Longest prepaid window, seconds: the most a consumer pays ahead.
+    pub max_window_secs: u64,
+    /// Longest billing interval, seconds.
+    pub max_billing_interval_secs: u64,
+    /// Shortest billing interval, seconds (receipts are signed about three times per
+    /// interval).
+    pub min_billing_interval_secs: u64,
+    /// Longest stop or terminate grace, seconds.
+    pub max_grace_secs: u64,
+    /// How far `accepted_at` may be from this node's clock, seconds.
+    pub max_clock_offset_secs: u64,
+    /// Longest time from now to `fund_by`, seconds.
+    pub max_fund_secs: u64,
+}
+
+impl Default for TermsLimits {
+    fn default() -> Self {
+        Self {
+            max_window_secs: 600,
+            max_billing_interval_secs: 60,
+            min_billing_interval_secs: 3,
+            max_grace_secs: 600,
+            max_clock_offset_secs: 120,
+            max_fund_secs: 600,
+        }
+    }
+}
+
+impl TermsLimits {
+    /// Checks the bounds themselves.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.max_window_secs == 0 || self.max_billing_interval_secs == 0 {
+            return Err((
+                "consumer.terms",
+                "window and billing interval bounds must be above 0",
+            ));
+        }
+        if self.min_billing_interval_secs > self.max_billing_interval_secs {
+            return Err((
+                "consumer.terms.min_billing_interval_secs",
+                "must not exceed max_billing_interval_secs",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first field of `terms` outside these bounds at `now`, with why.
+    pub fn check(&self, t: &AgreementTerms, now: UnixMillis) -> Result<(), TermsError> {
+        let p = &t.payment;
+        let refuse =
+            |field: &'static str, reason: String| Err(TermsError::Unacceptable { field, reason });
+        if p.window_secs == 0 || p.window_secs > self.max_window_secs {
+            return refuse(
+                "payment.window_secs",
+                format!(
+                    "{} s; this node prepays 1 to {} s",
+                    p.window_secs, self.max_window_secs
+                ),
+            );
+        }
+        let interval = self.min_billing_interval_secs..=self.max_billing_interval_secs;
+        if !interval.contains(&p.billing_interval_secs) || p.billing_interval_secs > p.window_secs {
+            return refuse(
+                "payment.billing_interval_secs",
+                format!(
+                    "{} s; this node accepts {} to {} s, and at most the window",
+                    p.billing_interval_secs,
+                    self.min_billing_interval_secs,
+                    self.max_billing_interval_secs
+                ),
+            );
+        }
+        for (field, grace) in [
+            ("payment.stop_grace_secs", p.stop_grace_secs),
+            ("payment.terminate_grace_secs", p.terminate_grace_secs),
+        ] {
+            if grace > self.max_grace_secs {
+                return refuse(
+                    field,
+                    format!(
+                        "{grace} s; this node accepts at most {} s",
+                        self.max_grace_secs
+                    ),
+                );
+            }
+        }
+        let offset = std::time::Duration::from_secs(self.max_clock_offset_secs);
+        if t.accepted_at > now.saturating_add(offset) || now.since(t.accepted_at) > offset {
+            return refuse(
+                "accepted_at",
+                format!(
+                    "{} ms from this node's clock; at most {} s apart is accepted",
+                    i128::from(t.accepted_at.0) - i128::from(now.0),
+                    self.max_clock_offset_secs
+                ),
+            );
+        }
+        let fund = std::time::Duration::from_secs(self.max_fund_secs);
+        if t.fund_by <= now || t.fund_by > now.saturating_add(fund) {
+            return refuse(
+                "fund_by",
+                format!(
+                    "{} ms from now; must be in the future and at most {} s away",
+                    i128::from(t.fund_by.0) - i128::from(now.0),
+                    self.max_fund_secs
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Why the provider's answer cannot be countersigned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TermsError {
+    /// The terms are outside what this node accepts.
+    #[error("the provider's terms are unacceptable: {field} is {reason}")]
+    Unacceptable {
+        /// The field out of bounds.
+        field: &'static str,
+        /// Its value and the bound.
+        reason: String,
+    },
     /// The terms are not signed by the provider asked.
     #[error("the terms are not signed by the provider asked")]
     WrongSigner,
@@ -83,11 +209,14 @@ pub fn build_request(
     Signed::sign(request, me, network)
 }
 
-/// Opens the provider's terms and checks they answer `request` exactly.
+/// Opens the provider's terms and checks they answer `request` exactly and stay within
+/// `limits` at `now`.
 pub fn check_terms(
     network: &Network,
     terms: &Envelope,
     request: &Signed<JobRequest>,
+    limits: &TermsLimits,
+    now: UnixMillis,
 ) -> Result<Signed<AgreementTerms>, TermsError> {
     let provider = request.payload().provider;
     let terms = terms
@@ -99,6 +228,7 @@ pub fn check_terms(
     }
     t.open_request(network)
         .map_err(|e| TermsError::Inconsistent(e.to_string()))?;
+    limits.check(t, now)?;
     Ok(terms)
 }
 

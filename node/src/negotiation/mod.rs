@@ -7,5 +7,5 @@ pub mod provider;
 #[cfg(test)]
 mod tests;
 
-pub use consumer::{TermsError, build_request, check_terms, countersign};
-pub use provider::{Hold, OfferCapacity, ProviderDesk, Reservation};
+pub use consumer::{TermsError, TermsLimits, build_request, check_terms, countersign};
+pub use provider::{DeskPolicy, Hold, OfferCapacity, ProviderDesk, Reservation, terms_digest};

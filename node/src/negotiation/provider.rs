@@ -1,20 +1,32 @@
 //! The provider's desk: admission of job requests and reservation of capacity. Pure state
-//! machine: the request, the inventory and `now` in; signed terms or a coded rejection out.
-//! Capacity is reserved when terms are offered, so two consumers cannot win the same GPU;
-//! a reservation lapses if the consumer does not countersign, and later if it does not pay.
+//! machine: the request, the inventory, the paying identity's balance and `now` in; signed
+//! terms or a coded rejection out. Capacity is reserved when terms are offered, so two
+//! consumers cannot win the same GPU; a reservation lapses if the consumer does not
+//! countersign, and later if it does not pay.
+//!
+//! What a stranger can make the desk do, and what stops it:
+//! - **Forge terms at countersign.** The desk keeps the digest of the exact terms it signed
+//!   in the reservation; a countersignature is accepted only over those bytes, naming this
+//!   provider.
+//! - **Reserve for free.** Keys cost nothing, so limits per key mean nothing; limits per
+//!   paying identity do. A reservation is admitted only while that identity holds, on
+//!   chain, the first window of every unfunded reservation it has here, and at most
+//!   [`DeskPolicy::max_unfunded_per_payer`] of them; unfunded reservations lapse at
+//!   `fund_by`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use qubix_protocol::job::{Agreement, AgreementTerms, JobRequest, PaymentTerms, RejectCode};
-use qubix_protocol::offer::MAX_CLOCK_SKEW;
+use qubix_protocol::offer::{Isolation, MAX_CLOCK_SKEW};
 use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, Envelope, NodeId, Nonce, OfferId, Qu, Signed, UnixMillis};
+use sha2::{Digest, Sha256};
 
 /// How long a consumer has to countersign offered terms.
 pub const COUNTERSIGN_WINDOW: Duration = Duration::from_secs(60);
-/// How long a consumer has to pay the first window after countersigning.
+/// How long a consumer has, by default, to pay the first window after countersigning.
 pub const FUND_WINDOW: Duration = Duration::from_secs(180);
 /// Most nonces remembered (older ones expire with their requests).
 const MAX_NONCES: usize = 200_000;
@@ -40,6 +52,30 @@ pub struct OfferCapacity {
     pub max_rental_secs: u64,
     /// Qubic identity to be paid at.
     pub pay_to: String,
+    /// How jobs of this offer are isolated from the host.
+    pub isolation: Isolation,
+}
+
+/// The desk's rules: the terms it offers and how long, and how many, unpaid reservations
+/// it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskPolicy {
+    /// Prepaid window, billing interval and graces offered.
+    pub payment: PaymentTerms,
+    /// How long after countersigning the first window must be paid.
+    pub fund_window: Duration,
+    /// Most unfunded reservations one paying identity may hold here.
+    pub max_unfunded_per_payer: usize,
+}
+
+impl Default for DeskPolicy {
+    fn default() -> Self {
+        Self {
+            payment: PaymentTerms::default(),
+            fund_window: FUND_WINDOW,
+            max_unfunded_per_payer: 32,
+        }
+    }
 }
 
 /// Where a reservation stands.
@@ -51,6 +87,13 @@ pub enum Hold {
     Agreed(UnixMillis),
     /// Funded: held until the job ends.
     Active,
+}
+
+impl Hold {
+    /// Whether the reservation is not paid for yet.
+    pub fn is_unfunded(self) -> bool {
+        !matches!(self, Hold::Active)
+    }
 }
 
 /// Capacity set aside for one agreement.
@@ -70,27 +113,41 @@ pub struct Reservation {
     pub disk_gib: u64,
     /// Its state.
     pub hold: Hold,
+    /// The identity that pays for it.
+    pub pay_from: String,
+    /// What its first window costs.
+    pub first_window: Qu,
+    /// SHA-256 of the exact signed terms offered ([`terms_digest`]); a countersignature
+    /// over anything else is refused.
+    pub terms_digest: [u8; 32],
 }
 
 /// The provider's negotiation state.
 #[derive(Debug)]
 pub struct ProviderDesk {
     network: Network,
+    me: NodeId,
     offers: HashMap<OfferId, OfferCapacity>,
     reservations: HashMap<AgreementId, Reservation>,
     nonces: HashMap<Nonce, UnixMillis>,
-    payment: PaymentTerms,
+    policy: DeskPolicy,
+}
+
+/// The digest a reservation keeps of the terms it offered.
+pub fn terms_digest(terms: &Envelope) -> [u8; 32] {
+    Sha256::digest(terms.as_bytes()).into()
 }
 
 impl ProviderDesk {
-    /// A desk on `network` offering `payment` terms.
-    pub fn new(network: Network, payment: PaymentTerms) -> Self {
+    /// The desk of provider `me` on `network`, under `policy`.
+    pub fn new(network: Network, me: NodeId, policy: DeskPolicy) -> Self {
         Self {
             network,
+            me,
             offers: HashMap::new(),
             reservations: HashMap::new(),
             nonces: HashMap::new(),
-            payment,
+            policy,
         }
     }
 
@@ -122,24 +179,40 @@ impl ProviderDesk {
         &self.reservations
     }
 
-    /// Restores an active reservation after a restart.
+    /// Restores a reservation after a restart.
     pub fn restore(&mut self, id: AgreementId, reservation: Reservation) {
         self.reservations.insert(id, reservation);
     }
 
-    /// Admits a signed request from `peer` at `now`: signed terms, or why not.
+    /// The unfunded reservations `pay_from` holds here: how many, and what their first
+    /// windows cost together.
+    pub fn unfunded_of(&self, pay_from: &str) -> (usize, Qu) {
+        self.reservations
+            .values()
+            .filter(|r| r.hold.is_unfunded() && r.pay_from == pay_from)
+            .fold((0, Qu::ZERO), |(n, sum), r| {
+                (
+                    n + 1,
+                    sum.checked_add(r.first_window).unwrap_or(Qu(u64::MAX)),
+                )
+            })
+    }
+
+    /// Admits a signed request from `peer` at `now`, whose paying identity holds `balance`
+    /// on chain (`None`: the balance could not be read): signed terms, or why not.
     pub fn admit(
         &mut self,
         me: &SigningKey,
         envelope: &Envelope,
         peer: &NodeId,
+        balance: Option<Qu>,
         now: UnixMillis,
     ) -> Result<Signed<AgreementTerms>, RejectCode> {
         let request = envelope
             .open_from::<JobRequest>(&self.network, peer)
             .map_err(|_| RejectCode::BadSignature)?;
         let r = request.payload();
-        if r.provider != NodeId::from_verifying_key(&me.verifying_key()) {
+        if r.provider != self.me || NodeId::from_verifying_key(&me.verifying_key()) != self.me {
             return Err(RejectCode::Invalid);
         }
         if let Err(e) = r.validate(now) {
@@ -158,16 +231,18 @@ impl ProviderDesk {
             .get(&r.offer_id)
             .ok_or(RejectCode::UnknownOffer)?
             .clone();
-        check_terms(&cap, r)?;
+        check_request(&cap, r)?;
+        let terms = self.terms_for(&cap, &request, now)?;
+        self.check_payer(&r.pay_from, terms.window_cost(), balance)?;
         let gpus = self.take_capacity(&cap, r)?;
         if self.nonces.len() >= MAX_NONCES {
             return Err(RejectCode::Unavailable);
         }
         self.nonces
             .insert(r.nonce, r.expires_at.saturating_add(MAX_CLOCK_SKEW));
-        let terms = self.terms_for(&cap, &request, now)?;
         let id = terms.agreement_id;
-        let hold = Hold::Offered(now.saturating_add(COUNTERSIGN_WINDOW));
+        let first_window = terms.window_cost();
+        let signed = Signed::sign(terms, me, &self.network).map_err(|_| RejectCode::Invalid)?;
         let reservation = Reservation {
             offer_id: cap.offer_id,
             consumer: r.consumer,
@@ -175,11 +250,32 @@ impl ProviderDesk {
             cpu_cores: r.cpu_cores,
             ram_mib: r.ram_mib,
             disk_gib: r.disk_gib,
-            hold,
+            hold: Hold::Offered(now.saturating_add(COUNTERSIGN_WINDOW)),
+            pay_from: r.pay_from.clone(),
+            first_window,
+            terms_digest: terms_digest(signed.envelope()),
         };
-        let signed = Signed::sign(terms, me, &self.network).map_err(|_| RejectCode::Invalid)?;
         self.reservations.insert(id, reservation);
         Ok(signed)
+    }
+
+    /// A new reservation of `first_window` for `pay_from` fits its cap and its balance.
+    fn check_payer(
+        &self,
+        pay_from: &str,
+        first_window: Qu,
+        balance: Option<Qu>,
+    ) -> Result<(), RejectCode> {
+        let (count, held) = self.unfunded_of(pay_from);
+        if count >= self.policy.max_unfunded_per_payer {
+            return Err(RejectCode::ReservationLimit);
+        }
+        let balance = balance.ok_or(RejectCode::Unavailable)?;
+        let needed = held.checked_add(first_window).unwrap_or(Qu(u64::MAX));
+        if balance < needed {
+            return Err(RejectCode::InsufficientBalance);
+        }
+        Ok(())
     }
 
     fn take_capacity(
@@ -228,18 +324,19 @@ impl ProviderDesk {
             gpus: r.gpus,
             duration_secs: r.duration_secs,
             budget,
-            payment: self.payment,
+            payment: self.policy.payment,
             pay_to: cap.pay_to.clone(),
             refund_to: r.refund_to.clone(),
             pay_from: r.pay_from.clone(),
             standby_price_per_gpu_hour: None,
             interruptible_notice_secs: None,
             accepted_at: now,
-            fund_by: now.saturating_add(COUNTERSIGN_WINDOW + FUND_WINDOW),
+            fund_by: now.saturating_add(COUNTERSIGN_WINDOW + self.policy.fund_window),
         })
     }
 
-    /// Accepts the consumer's countersignature: the reservation now waits for payment.
+    /// Accepts the consumer's countersignature of exactly the terms this desk offered: the
+    /// reservation now waits for payment.
     pub fn confirm(
         &mut self,
         agreement: &Agreement,
@@ -253,10 +350,17 @@ impl ProviderDesk {
         if t.consumer != *peer {
             return Err(RejectCode::BadSignature);
         }
+        if t.provider != self.me {
+            return Err(RejectCode::TermsMismatch);
+        }
         let reservation = self
             .reservations
             .get_mut(&t.agreement_id)
             .ok_or(RejectCode::UnknownAgreement)?;
+        let issued = reservation.terms_digest == terms_digest(&agreement.terms);
+        if !issued || reservation.consumer != t.consumer {
+            return Err(RejectCode::TermsMismatch);
+        }
         match reservation.hold {
             Hold::Offered(until) if until > now => {
                 reservation.hold = Hold::Agreed(t.fund_by);
@@ -299,15 +403,28 @@ impl ProviderDesk {
     }
 }
 
-fn check_terms(cap: &OfferCapacity, r: &JobRequest) -> Result<(), RejectCode> {
+/// The offer's own rules: rental length, price, isolation.
+fn check_request(cap: &OfferCapacity, r: &JobRequest) -> Result<(), RejectCode> {
     if r.duration_secs < cap.min_rental_secs || r.duration_secs > cap.max_rental_secs {
         return Err(RejectCode::DurationOutOfRange);
     }
     if cap.price > r.max_price_per_gpu_hour {
         return Err(RejectCode::PriceAboveMaximum);
     }
-    if r.ports.iter().any(|p| p.container_port < 1) {
+    if !cap.isolation.satisfies(r.isolation) {
+        return Err(RejectCode::Policy);
+    }
+    // Standby and interruptible rentals are not offered yet: their prices are not set.
+    if r.standby || r.interruptible {
         return Err(RejectCode::Policy);
     }
     Ok(())
+}
+
+#[cfg(test)]
+impl ProviderDesk {
+    /// What the desk holds for an offer (tests edit and set it again).
+    pub(crate) fn offers_for_test(&self, id: &OfferId) -> OfferCapacity {
+        self.offers[id].clone()
+    }
 }

@@ -102,6 +102,7 @@ impl Provider {
                     min_rental_secs: c.min_rental_secs,
                     max_rental_secs: c.max_rental_secs,
                     pay_to: pay_to.into(),
+                    isolation,
                 };
                 OfferGroup {
                     offer_id,

@@ -5,6 +5,7 @@
 //! lives in pure modules (`market`, `negotiation`); this task only performs what they decide.
 
 mod accounts;
+mod admission;
 mod commands;
 mod instances;
 mod jobs;
@@ -89,6 +90,8 @@ pub struct ServiceSetup {
     pub gpu_note: Option<String>,
     /// The double-entry ledger (in the node database).
     pub ledger: qubix_ledger::book::Ledger,
+    /// The payment terms this node accepts as a consumer.
+    pub terms_limits: crate::negotiation::TermsLimits,
 }
 
 /// Results of spawned tasks.
@@ -107,6 +110,10 @@ pub(crate) enum Internal {
     Paid {
         id: AgreementId,
         incoming: qubix_ledger::settle::IncomingTransfer,
+    },
+    Balance {
+        identity: String,
+        balance: Option<qubix_protocol::Qu>,
     },
     ConsumerPaid {
         id: AgreementId,
@@ -155,6 +162,9 @@ pub(crate) struct Service {
     wallet_identity: String,
     book: OfferBook,
     gossip_rate: RateLimiter<PeerId>,
+    negotiate_rate: RateLimiter<PeerId>,
+    admission: admission::Admission,
+    terms_limits: crate::negotiation::TermsLimits,
     provider: Option<market::Provider>,
     desk: ProviderDesk,
     jobs: HashMap<AgreementId, JobRecord>,
@@ -208,6 +218,11 @@ pub fn start(
         Some(crate::runtime::RuntimeKind::LocalProcess) => Isolation::Unisolated,
         _ => Isolation::Container,
     };
+    let policy = setup
+        .provider
+        .as_ref()
+        .map(|p| p.config.desk_policy())
+        .unwrap_or_default();
     let provider = setup.provider.map(|p| {
         market::Provider::new(
             p,
@@ -217,7 +232,7 @@ pub fn start(
             &setup.wallet_identity,
         )
     });
-    let mut desk = ProviderDesk::new(setup.network.clone(), Default::default());
+    let mut desk = ProviderDesk::new(setup.network.clone(), setup.key.node_id(), policy);
     if let Some(p) = &provider {
         p.fill_desk(&mut desk);
     }
@@ -229,6 +244,9 @@ pub fn start(
         wallet_identity: setup.wallet_identity.clone(),
         book: OfferBook::default(),
         gossip_rate: RateLimiter::new(50.0, 200.0, 10_000),
+        negotiate_rate: RateLimiter::new(20.0, 100.0, 10_000),
+        admission: admission::Admission::default(),
+        terms_limits: setup.terms_limits,
         provider,
         desk,
         jobs,
@@ -418,6 +436,7 @@ impl Service {
                 let _ = reply.send(result);
             }
             Internal::Paid { id, incoming } => self.credit(id, incoming).await,
+            Internal::Balance { identity, balance } => self.on_balance(identity, balance).await,
             Internal::ConsumerPaid {
                 id,
                 window,
@@ -454,6 +473,11 @@ impl Service {
                 count = lapsed.len(),
                 "reservations lapsed without countersignature or payment"
             );
+            for id in lapsed {
+                if self.jobs.contains_key(&id) {
+                    let _ = self.apply(id, crate::jobs::Input::Lapsed).await;
+                }
+            }
             self.publish_offers().await;
         }
     }

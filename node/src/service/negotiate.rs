@@ -1,182 +1,22 @@
-//! The service's negotiation duties: answering proposals and countersignatures as a
-//! provider, and, as a consumer, running a launch (propose, check terms, countersign,
-//! confirm) in a spawned task whose result comes back as [`Internal::Agreed`].
+//! The consumer's side of negotiation: a launch (propose, check terms, countersign, confirm)
+//! runs in a spawned task whose result comes back as [`Internal::Agreed`]. The provider's
+//! side is in `admission`.
 
 use libp2p::PeerId;
-use libp2p::request_response::ResponseChannel;
 use qubix_protocol::api::{ErrorCode, Event, Instance, LaunchRequest};
 use qubix_protocol::control::JobState;
-use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse, Rejection};
+use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse};
 use qubix_protocol::offer::Offer;
 use qubix_protocol::topics::Network;
-use qubix_protocol::{NodeId, Nonce, Qu, UnixMillis};
-use tracing::{info, warn};
+use qubix_protocol::{Qu, UnixMillis};
+use tracing::warn;
 
 use super::{Internal, Service, ServiceError};
-use crate::negotiation::{Hold, Reservation, build_request, check_terms, countersign};
+use crate::negotiation::{TermsError, TermsLimits, build_request, check_terms, countersign};
 use crate::network::NetworkHandle;
 use crate::store::{JobRecord, Role};
 
 impl Service {
-    pub(super) async fn on_negotiate(
-        &mut self,
-        peer: PeerId,
-        request: NegotiateRequest,
-        channel: ResponseChannel<NegotiateResponse>,
-    ) {
-        let response = match NodeId::from_peer_id(&peer) {
-            Ok(peer) => self.answer_negotiation(&peer, request).await,
-            Err(_) => NegotiateResponse::Rejected(Rejection {
-                nonce: Nonce::from_bytes([0; 16]),
-                code: qubix_protocol::job::RejectCode::BadSignature,
-            }),
-        };
-        let _ = self.net.respond_negotiate(channel, response).await;
-    }
-
-    async fn answer_negotiation(
-        &mut self,
-        peer: &NodeId,
-        request: NegotiateRequest,
-    ) -> NegotiateResponse {
-        let now = UnixMillis::now();
-        if self.provider.is_none() {
-            return reject(
-                Nonce::from_bytes([0; 16]),
-                qubix_protocol::job::RejectCode::UnknownOffer,
-            );
-        }
-        match request {
-            NegotiateRequest::Propose(envelope) => {
-                let nonce = envelope
-                    .open::<qubix_protocol::job::JobRequest>(&self.network_name)
-                    .map(|r| r.payload().nonce)
-                    .unwrap_or(Nonce::from_bytes([0; 16]));
-                match self
-                    .desk
-                    .admit(self.key.signing_key(), &envelope, peer, now)
-                {
-                    Ok(terms) => {
-                        info!(consumer = %peer, agreement = %terms.payload().agreement_id, "terms offered");
-                        self.publish_offers().await;
-                        NegotiateResponse::Terms(terms.envelope().clone())
-                    }
-                    Err(code) => {
-                        info!(consumer = %peer, ?code, "request refused");
-                        reject(nonce, code)
-                    }
-                }
-            }
-            NegotiateRequest::Countersign(agreement) => {
-                match self.desk.confirm(&agreement, peer, now) {
-                    Ok(terms) => {
-                        let id = terms.payload().agreement_id;
-                        match self.provider_record(agreement) {
-                            Ok(()) => NegotiateResponse::Confirmed(id),
-                            Err(e) => {
-                                warn!(error = %e, "cannot persist agreement");
-                                reject(
-                                    Nonce::from_bytes([0; 16]),
-                                    qubix_protocol::job::RejectCode::Unavailable,
-                                )
-                            }
-                        }
-                    }
-                    Err(code) => reject(Nonce::from_bytes([0; 16]), code),
-                }
-            }
-        }
-    }
-
-    fn provider_record(&mut self, agreement: Agreement) -> Result<(), ServiceError> {
-        let terms = agreement
-            .verify(&self.network_name)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let t = terms.payload();
-        if self.jobs.contains_key(&t.agreement_id) {
-            return Ok(());
-        }
-        let request = t
-            .open_request(&self.network_name)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let reservation = self.desk.reservations().get(&t.agreement_id).cloned();
-        let now = UnixMillis::now();
-        let record = JobRecord {
-            offer_id: request.payload().offer_id,
-            gpu_model: self.reserved_model(reservation.as_ref()),
-            simulated: self
-                .provider
-                .as_ref()
-                .is_some_and(|p| p.probe().kind() == "simulated"),
-            gpu_uuids: reservation.map(|r| r.gpus).unwrap_or_default(),
-            role: Role::Provider,
-            state: JobState::Negotiated,
-            since: now,
-            created_at: now,
-            started_at: None,
-            exit_code: None,
-            reason: None,
-            paid: Qu::ZERO,
-            spent: Qu::ZERO,
-            ports: Vec::new(),
-            lifecycle: None,
-            credited: Vec::new(),
-            evidence: None,
-            refund_tx: None,
-            agreement,
-        };
-        self.store.put_job(&t.agreement_id, &record)?;
-        self.jobs.insert(t.agreement_id, record);
-        self.start_provider_job(t.agreement_id);
-        Ok(())
-    }
-
-    /// The model of the GPUs a reservation holds, from this node's own probe.
-    fn reserved_model(&self, reservation: Option<&Reservation>) -> String {
-        let (Some(p), Some(r)) = (&self.provider, reservation) else {
-            return String::new();
-        };
-        let probe = p.probe();
-        probe
-            .devices()
-            .iter()
-            .find(|d| r.gpus.contains(&d.uuid))
-            .map(|d| d.model.clone())
-            .unwrap_or_default()
-    }
-
-    /// Re-reserves capacity for provider jobs that are still live after a restart.
-    pub(super) fn restore_reservations(&mut self) {
-        for (id, job) in &self.jobs {
-            if job.role != Role::Provider || job.state.is_final() {
-                continue;
-            }
-            let Ok(terms) = job.terms(&self.network_name) else {
-                continue;
-            };
-            let t = terms.payload();
-            let Ok(request) = t.open_request(&self.network_name) else {
-                continue;
-            };
-            let r = request.payload();
-            let hold = if job.state == JobState::Negotiated {
-                Hold::Agreed(t.fund_by)
-            } else {
-                Hold::Active
-            };
-            let reservation = Reservation {
-                offer_id: r.offer_id,
-                consumer: t.consumer,
-                gpus: job.gpu_uuids.clone(),
-                cpu_cores: r.cpu_cores,
-                ram_mib: r.ram_mib,
-                disk_gib: r.disk_gib,
-                hold,
-            };
-            self.desk.restore(*id, reservation);
-        }
-    }
-
     /// Starts a launch: resolves the offer, signs the request, negotiates in a task.
     pub(super) fn launch(
         &mut self,
@@ -219,6 +59,7 @@ impl Service {
         let tx = self.internal_tx.clone();
         let ledger = self.ledger.clone();
         let settlement = self.settlement.clone();
+        let limits = self.terms_limits;
         self.spawn(async move {
             // The most the rental can cost; the agreed budget is at most this.
             let budget = request.payload().max_budget().unwrap_or(Qu(u64::MAX));
@@ -228,7 +69,13 @@ impl Service {
                 let _ = reply.send(Err(e));
                 return;
             }
-            match negotiate(&net, &network, &key, request, &offer, &ledger).await {
+            let session = Session {
+                net: &net,
+                network: &network,
+                key: &key,
+                limits: &limits,
+            };
+            match negotiate(session, request, &offer, &ledger).await {
                 Ok(record) => {
                     let _ = tx
                         .send(Internal::Agreed {
@@ -291,15 +138,30 @@ impl Service {
     }
 }
 
-fn reject(nonce: Nonce, code: qubix_protocol::job::RejectCode) -> NegotiateResponse {
-    NegotiateResponse::Rejected(Rejection { nonce, code })
+/// What a consumer's negotiation needs of the node.
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    net: &'a NetworkHandle,
+    network: &'a Network,
+    key: &'a crate::keys::NodeKey,
+    limits: &'a TermsLimits,
+}
+
+/// Why terms were not countersigned, for the API: out-of-bounds terms name their field.
+fn refused_terms(e: TermsError) -> ServiceError {
+    match e {
+        TermsError::Unacceptable { field, .. } => ServiceError::Api(
+            ErrorCode::UnacceptableTerms,
+            e.to_string(),
+            Some(field.into()),
+        ),
+        other => ServiceError::Api(ErrorCode::ProviderRefused, other.to_string(), None),
+    }
 }
 
 /// The consumer's negotiation round trips.
 async fn negotiate(
-    net: &NetworkHandle,
-    network: &Network,
-    key: &crate::keys::NodeKey,
+    session: Session<'_>,
     request: qubix_protocol::Signed<qubix_protocol::job::JobRequest>,
     offer: &Offer,
     ledger: &qubix_ledger::book::Ledger,
@@ -315,13 +177,21 @@ async fn negotiate(
             None,
         )
     };
+    let Session {
+        net,
+        network,
+        key,
+        limits,
+    } = session;
     let answer = net
         .negotiate(peer, NegotiateRequest::Propose(request.envelope().clone()))
         .await
         .map_err(unreachable)?;
     let terms = match answer {
-        NegotiateResponse::Terms(envelope) => check_terms(network, &envelope, &request)
-            .map_err(|e| ServiceError::Api(ErrorCode::ProviderRefused, e.to_string(), None))?,
+        NegotiateResponse::Terms(envelope) => {
+            check_terms(network, &envelope, &request, limits, UnixMillis::now())
+                .map_err(refused_terms)?
+        }
         NegotiateResponse::Rejected(r) => return Err(refused(r.code)),
         NegotiateResponse::Confirmed(_) => {
             return Err(ServiceError::Internal(
