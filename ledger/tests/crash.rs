@@ -89,7 +89,10 @@ fn script() -> Vec<Step> {
                 150 * (u64::from(w) + 1),
             )));
         }
-        steps.push(Step::Op(Operation::EndAgreement { agreement: a }));
+        steps.push(Step::Op(Operation::EndAgreement {
+            agreement: a,
+            unacknowledged: Qu(0),
+        }));
         steps.push(Step::Op(Operation::RefundReceived {
             agreement: a,
             amount: Qu(150),

@@ -153,7 +153,7 @@ fn the_consumer_locks_pays_spends_and_ends() {
     ));
     assert_eq!(l.receipts(&a).unwrap().len(), 2);
 
-    l.end_agreement(a, at(7)).unwrap();
+    l.end_agreement(a, Qu(0), at(7)).unwrap();
     assert_eq!(bal(&l, Account::Escrow(a)), 0);
     assert_eq!(bal(&l, Account::Available), 1_600);
     assert_eq!(bal(&l, Account::RefundReceivable(a)), 150);
@@ -271,11 +271,12 @@ fn the_provider_receives_earns_ends_and_refunds() {
     assert!(matches!(
         refused(&l, || l.end_agreement(
             qubix_protocol::AgreementId::from_bytes([0; 16]),
+            Qu(0),
             at(1)
         )),
         LedgerError::UnknownAgreement { .. }
     ));
-    l.end_agreement(a, at(2)).unwrap();
+    l.end_agreement(a, Qu(0), at(2)).unwrap();
     assert_eq!(
         (
             bal(&l, Account::PrepaidHeld(a)),
@@ -291,10 +292,10 @@ fn the_provider_receives_earns_ends_and_refunds() {
         "a late payment is owed back"
     );
     assert!(matches!(
-        refused(&l, || l.refund_paid(a, &fin(3, 251), at(3))),
+        refused(&l, || l.refund_paid(a, 0, &fin(3, 251), at(3))),
         LedgerError::InsufficientFunds { .. }
     ));
-    l.refund_paid(a, &fin(3, 250), at(3)).unwrap();
+    l.refund_paid(a, 0, &fin(3, 250), at(3)).unwrap();
     assert_eq!(bal(&l, Account::RefundsDue(a)), 0);
     let earnings = l.earnings().unwrap();
     assert_eq!(

@@ -170,6 +170,7 @@ impl World {
             }
             Step::End { agreement } => Operation::EndAgreement {
                 agreement: id(agreement),
+                unacknowledged: Qu(0),
             },
             Step::RefundReceived {
                 agreement,
@@ -184,6 +185,7 @@ impl World {
                 agreement: id(2),
                 amount: Qu(amount),
                 tx_id: tx(t),
+                n: 0,
             },
             Step::Withdraw { id, amount } => Operation::Withdraw {
                 withdrawal: format!("w{id}"),
@@ -278,10 +280,12 @@ fn altered(what: &Applied) -> Option<Applied> {
             agreement,
             amount,
             tx_id,
+            n,
         } => Operation::RefundPaid {
             agreement,
             amount: bump(&amount),
             tx_id,
+            n,
         },
         Operation::WithdrawalFinal { withdrawal, .. } => Operation::WithdrawalFailed {
             withdrawal,

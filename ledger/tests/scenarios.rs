@@ -136,8 +136,8 @@ async fn happy_path_both_ledgers_agree() {
             "never works unpaid"
         );
     }
-    consumer.ledger.end_agreement(a, at(61)).unwrap();
-    provider.ledger.end_agreement(a, at(61)).unwrap();
+    consumer.ledger.end_agreement(a, Qu(0), at(61)).unwrap();
+    provider.ledger.end_agreement(a, Qu(0), at(61)).unwrap();
     let line = consumer.ledger.instance_billing(&a).unwrap().unwrap();
     assert_eq!(
         (line.paid, line.spent, line.escrow),
@@ -187,8 +187,8 @@ async fn consumer_stops_paying_and_the_provider_is_never_owed_more_than_a_window
         matches!(err, LedgerError::InsufficientFunds { .. }),
         "{err}"
     );
-    provider.ledger.end_agreement(a, at(12)).unwrap();
-    consumer.ledger.end_agreement(a, at(12)).unwrap();
+    provider.ledger.end_agreement(a, Qu(0), at(12)).unwrap();
+    consumer.ledger.end_agreement(a, Qu(0), at(12)).unwrap();
     assert_eq!(provider.ledger.earnings().unwrap().earned, Qu(200));
     assert_eq!(provider.bal(Account::RefundsDue(a)), 0);
     assert_eq!(
@@ -216,7 +216,7 @@ async fn provider_vanishes_mid_window_then_refunds_what_it_owes() {
         );
     }
     // The provider goes silent after 6 of 10 minutes; the consumer ends the rental.
-    consumer.ledger.end_agreement(a, at(20)).unwrap();
+    consumer.ledger.end_agreement(a, Qu(0), at(20)).unwrap();
     assert_eq!(consumer.bal(Account::Escrow(a)), 0);
     assert_eq!(
         consumer.bal(Account::Available),
@@ -229,16 +229,20 @@ async fn provider_vanishes_mid_window_then_refunds_what_it_owes() {
         "unused prepaid recorded as owed"
     );
     // The provider comes back, ends its side and refunds the unused part.
-    provider.ledger.end_agreement(a, at(30)).unwrap();
+    provider.ledger.end_agreement(a, Qu(0), at(30)).unwrap();
     assert_eq!(provider.ledger.earnings().unwrap().refunds_due, Qu(80));
     let refund_to: qubix_ledger::qubic::Identity = t.refund_to.parse().unwrap();
     let id = provider
         .settlement
-        .pay(&refund_to, Qu(80), PaymentPurpose::Refund { agreement: a })
+        .pay(
+            &refund_to,
+            Qu(80),
+            PaymentPurpose::Refund { agreement: a, n: 0 },
+        )
         .await
         .unwrap();
     let done = provider.settlement.wait_final(&id, WAIT).await.unwrap();
-    provider.ledger.refund_paid(a, &done, at(31)).unwrap();
+    provider.ledger.refund_paid(a, 0, &done, at(31)).unwrap();
     let back = consumer
         .settlement
         .verify_incoming(
@@ -261,6 +265,107 @@ async fn provider_vanishes_mid_window_then_refunds_what_it_owes() {
             .refunded,
         Qu(80)
     );
+    reconciled(&consumer, &net).await;
+    reconciled(&provider, &net).await;
+}
+
+#[tokio::test]
+async fn a_withheld_final_receipt_closes_both_books_on_the_metered_usage() {
+    let (net, consumer, provider, t) = market().await;
+    let a = t.agreement_id;
+    consumer.ledger.lock_escrow(&t, at(0)).unwrap();
+    pay_window(&consumer, &provider, &t, 0).await;
+    for minute in 1..=3u64 {
+        both_record(
+            &consumer,
+            &provider,
+            &receipt(&t, minute, minute * 20),
+            minute,
+        );
+    }
+    // The provider metered 70 QU, the last receipt says 60: 10 QU were never signed for.
+    // Both book them as such, and the refund is paid minus metered usage.
+    provider.ledger.end_agreement(a, Qu(10), at(4)).unwrap();
+    consumer.ledger.end_agreement(a, Qu(10), at(4)).unwrap();
+    assert_eq!(provider.ledger.earnings().unwrap().earned, Qu(70));
+    assert_eq!(provider.bal(Account::RefundsDue(a)), 130);
+    assert_eq!(consumer.bal(Account::RefundReceivable(a)), 130);
+    assert_eq!(consumer.ledger.billing(None).unwrap().spent, Qu(70));
+    // More than is prepaid cannot be booked as unacknowledged.
+    let (_net2, c2, p2, t2) = market().await;
+    c2.ledger.lock_escrow(&t2, at(0)).unwrap();
+    pay_window(&c2, &p2, &t2, 0).await;
+    p2.ledger
+        .end_agreement(t2.agreement_id, Qu(1_000_000), at(1))
+        .unwrap();
+    assert_eq!(p2.ledger.earnings().unwrap().earned, Qu(200));
+    assert_eq!(p2.bal(Account::RefundsDue(t2.agreement_id)), 0);
+    reconciled(&consumer, &net).await;
+    reconciled(&provider, &net).await;
+}
+
+#[tokio::test]
+async fn money_that_arrives_after_a_refund_is_refunded_again() {
+    let (net, consumer, provider, t) = market().await;
+    let a = t.agreement_id;
+    consumer.ledger.lock_escrow(&t, at(0)).unwrap();
+    // The consumer pays two windows; the provider has seen only the first when it ends.
+    let to = provider.key.identity();
+    let mut paid = Vec::new();
+    for window in 0..2u32 {
+        let purpose = PaymentPurpose::Window {
+            agreement: a,
+            window,
+        };
+        let id = consumer
+            .settlement
+            .pay(&to, t.window_cost(), purpose)
+            .await
+            .unwrap();
+        let done = consumer.settlement.wait_final(&id, WAIT).await.unwrap();
+        consumer.ledger.pay_window(a, window, &done, at(1)).unwrap();
+        let from = consumer.key.identity();
+        paid.push(
+            provider
+                .settlement
+                .verify_incoming(&done.tx_id, &to, Some(&from), t.window_cost())
+                .await
+                .unwrap(),
+        );
+    }
+    provider
+        .ledger
+        .receive_window(&t, 0, &paid[0], at(2))
+        .unwrap();
+    provider.ledger.end_agreement(a, Qu(0), at(3)).unwrap();
+    consumer.ledger.end_agreement(a, Qu(0), at(3)).unwrap();
+    let refund_to: qubix_ledger::qubic::Identity = t.refund_to.parse().unwrap();
+    for n in 0..2u32 {
+        if n == 1 {
+            // The second window arrives late: it is owed back, as a second refund.
+            provider
+                .ledger
+                .receive_window(&t, 1, &paid[1], at(4))
+                .unwrap();
+        }
+        let due = Qu(u64::try_from(provider.bal(Account::RefundsDue(a))).unwrap());
+        assert_eq!(due, Qu(200));
+        let id = provider
+            .settlement
+            .pay(&refund_to, due, PaymentPurpose::Refund { agreement: a, n })
+            .await
+            .unwrap();
+        let done = provider.settlement.wait_final(&id, WAIT).await.unwrap();
+        provider.ledger.refund_paid(a, n, &done, at(5)).unwrap();
+        let back = consumer
+            .settlement
+            .verify_incoming(&done.tx_id, &consumer.key.identity(), None, due)
+            .await
+            .unwrap();
+        consumer.ledger.refund_received(a, &back, at(6)).unwrap();
+    }
+    assert_eq!(provider.bal(Account::RefundsDue(a)), 0);
+    assert_eq!(consumer.bal(Account::RefundReceivable(a)), 0);
     reconciled(&consumer, &net).await;
     reconciled(&provider, &net).await;
 }

@@ -286,19 +286,22 @@ impl NodeApi for NodeApiImpl {
             e => ledger_error(e),
         })?;
         let purpose = PaymentPurpose::Withdrawal { id: id.clone() };
-        let transfer = match self.settlement.pay(&to, request.amount, purpose).await {
-            Ok(transfer) => transfer,
-            Err(e) => {
-                let _ = self
-                    .ledger
-                    .withdrawal_failed(&id, &e.to_string(), UnixMillis::now());
-                return Err(ApiError::new(ErrorCode::Unavailable, e.to_string()));
-            }
-        };
+        let paid = self.settlement.pay(&to, request.amount, purpose).await;
+        // Whatever `pay` answered, the transfer may have been queued before it failed; the
+        // follower returns the QU to `available` only once it cannot go out.
         if let Err(e) = self.handle.follow_withdrawal(id.clone()).await {
             // The node is stopping: its next start follows the withdrawal.
-            tracing::warn!(withdrawal = %id, error = %e, "withdrawal queued; its outcome is recorded at the next start");
+            tracing::warn!(withdrawal = %id, error = %e, "withdrawal booked; its outcome is recorded at the next start");
         }
+        let transfer = paid.map_err(|e| {
+            ApiError::new(
+                ErrorCode::Unavailable,
+                format!(
+                    "the withdrawal could not be queued ({e}); its QU return to available once \
+                     the node is sure no transfer went out"
+                ),
+            )
+        })?;
         let status = self
             .settlement
             .transfer_status(&transfer)

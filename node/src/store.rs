@@ -1,13 +1,14 @@
 //! The node's own persistent state in sled (`<data-dir>/node.db`): agreements and the jobs
-//! that run under them, from either side. Records are JSON so they stay readable and can grow
-//! new fields. The service task is the only writer.
+//! that run under them, from either side, and the nonces of the control requests a provider
+//! acted on (so a captured request cannot be replayed after a restart). Records are JSON so
+//! they stay readable and can grow new fields. The service task is the only writer.
 
 use std::path::Path;
 
 use qubix_protocol::control::{EndReason, JobState, PublishedPort};
 use qubix_protocol::job::{Agreement, AgreementTerms};
 use qubix_protocol::topics::Network;
-use qubix_protocol::{AgreementId, OfferId, Qu, Signed, UnixMillis};
+use qubix_protocol::{AgreementId, NodeId, Nonce, OfferId, Qu, Signed, UnixMillis};
 use serde::{Deserialize, Serialize};
 
 /// Why the store failed.
@@ -70,20 +71,105 @@ pub struct JobRecord {
     /// The provider's lifecycle and meter (provider side only).
     #[serde(default)]
     pub lifecycle: Option<crate::jobs::Job>,
-    /// Qubic transactions credited to this job (each counts once).
+    /// Payments of this job's windows: verified and credited (provider side), or final on
+    /// chain (consumer side). A window is paid once; a transaction pays one window.
     #[serde(default)]
-    pub credited: Vec<String>,
+    pub credits: Vec<WindowPayment>,
+    /// Payment notices received and not verified yet (provider side); verified again after
+    /// a restart.
+    #[serde(default)]
+    pub pending_payments: Vec<WindowPayment>,
     /// The latest usage report the provider signed and the consumer's receipt for it: the
     /// evidence both sides keep.
     #[serde(default)]
     pub evidence: Option<(qubix_protocol::Envelope, qubix_protocol::Envelope)>,
-    /// The final Qubic transaction of the refund of the unused paid time: paid (provider
-    /// side) or verified as received (consumer side).
+    /// The provider's latest signed usage report, receipted or not (consumer side): what it
+    /// says was used beyond the receipts is booked as unacknowledged at the end.
     #[serde(default)]
-    pub refund_tx: Option<String>,
+    pub last_report: Option<qubix_protocol::Envelope>,
+    /// The final Qubic transactions of the refunds of unused paid time: paid (provider
+    /// side) or verified as received and recorded (consumer side), oldest first.
+    #[serde(default)]
+    pub refunds: Vec<String>,
+    /// Usage reports issued and not yet superseded (provider side, in memory only): a
+    /// receipt must acknowledge one of them exactly.
+    #[serde(skip)]
+    pub issued: std::collections::VecDeque<IssuedReport>,
+    /// Records written before `credits` kept transaction ids alone, in window order.
+    #[serde(default, skip_serializing, rename = "credited")]
+    legacy_credited: Vec<String>,
+    /// Records written before `refunds` kept one refund.
+    #[serde(default, skip_serializing, rename = "refund_tx")]
+    legacy_refund_tx: Option<String>,
+}
+
+/// A window's payment: which window, by which Qubic transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowPayment {
+    /// The window, from 0.
+    pub window: u32,
+    /// The transaction id.
+    pub tx_id: String,
+}
+
+/// What a usage report the provider issued said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedReport {
+    /// The signed report, kept as evidence with the receipt that acknowledges it.
+    pub envelope: qubix_protocol::Envelope,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// Billable milliseconds it reported.
+    pub billable_millis: u64,
+    /// The amount it reported.
+    pub amount_due: Qu,
 }
 
 impl JobRecord {
+    /// A record of a freshly countersigned agreement, on `role`'s side.
+    pub fn new(agreement: Agreement, role: Role, offer_id: OfferId, since: UnixMillis) -> Self {
+        Self {
+            agreement,
+            role,
+            offer_id,
+            gpu_model: String::new(),
+            simulated: false,
+            gpu_uuids: Vec::new(),
+            state: JobState::Negotiated,
+            since,
+            created_at: UnixMillis::now(),
+            started_at: None,
+            exit_code: None,
+            reason: None,
+            paid: Qu::ZERO,
+            spent: Qu::ZERO,
+            ports: Vec::new(),
+            lifecycle: None,
+            credits: Vec::new(),
+            pending_payments: Vec::new(),
+            evidence: None,
+            last_report: None,
+            refunds: Vec::new(),
+            issued: std::collections::VecDeque::new(),
+            legacy_credited: Vec::new(),
+            legacy_refund_tx: None,
+        }
+    }
+
+    /// Moves what records of earlier versions kept into today's fields.
+    fn upgrade(&mut self) {
+        if self.credits.is_empty() {
+            self.credits = std::mem::take(&mut self.legacy_credited)
+                .into_iter()
+                .zip(0u32..)
+                .map(|(tx_id, window)| WindowPayment { window, tx_id })
+                .collect();
+        }
+        if self.refunds.is_empty() {
+            self.refunds.extend(self.legacy_refund_tx.take());
+        }
+    }
+
     /// The agreement's id.
     pub fn id(&self, network: &Network) -> Result<AgreementId, StoreError> {
         Ok(self.terms(network)?.payload().agreement_id)
@@ -101,6 +187,7 @@ impl JobRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     jobs: sled::Tree,
+    nonces: sled::Tree,
     db: sled::Db,
 }
 
@@ -114,7 +201,8 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::open(dir.join("node.db"))?;
         let jobs = db.open_tree("jobs")?;
-        Ok(Self { jobs, db })
+        let nonces = db.open_tree("control_nonces")?;
+        Ok(Self { jobs, nonces, db })
     }
 
     /// Writes a job record durably.
@@ -135,10 +223,62 @@ impl Store {
                     .as_ref()
                     .try_into()
                     .map_err(|_| StoreError::Corrupt("job key".into()))?;
-                let job: JobRecord =
+                let mut job: JobRecord =
                     serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                job.upgrade();
                 Ok((AgreementId::from_bytes(id), job))
             })
             .collect()
     }
+
+    /// Whether `consumer` already used `nonce` in a control request this node acted on.
+    pub fn nonce_used(&self, consumer: &NodeId, nonce: &Nonce) -> Result<bool, StoreError> {
+        Ok(self.nonces.contains_key(nonce_key(consumer, nonce))?)
+    }
+
+    /// Records, durably, that `consumer` used `nonce` in a request signed at `issued_at`.
+    pub fn use_nonce(
+        &self,
+        consumer: &NodeId,
+        nonce: &Nonce,
+        issued_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.nonces
+            .insert(nonce_key(consumer, nonce), &issued_at.0.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Forgets nonces of requests signed before `before` (too old to be accepted anyway);
+    /// returns how many nonces each consumer still has.
+    pub fn prune_nonces(
+        &self,
+        before: UnixMillis,
+    ) -> Result<std::collections::HashMap<NodeId, usize>, StoreError> {
+        let mut kept = std::collections::HashMap::new();
+        for item in self.nonces.iter() {
+            let (key, value) = item?;
+            let at = <[u8; 8]>::try_from(value.as_ref()).map(u64::from_be_bytes);
+            let consumer = key
+                .get(..32)
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .and_then(|b| NodeId::from_bytes(b).ok());
+            match (at, consumer) {
+                (Ok(at), Some(consumer)) if at >= before.0 => {
+                    *kept.entry(consumer).or_default() += 1;
+                }
+                _ => {
+                    self.nonces.remove(key)?;
+                }
+            }
+        }
+        Ok(kept)
+    }
+}
+
+fn nonce_key(consumer: &NodeId, nonce: &Nonce) -> [u8; 48] {
+    let mut key = [0u8; 48];
+    key[..32].copy_from_slice(consumer.as_bytes());
+    key[32..].copy_from_slice(nonce.as_bytes());
+    key
 }

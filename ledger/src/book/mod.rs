@@ -263,15 +263,22 @@ impl Ledger {
         self.apply_with(op, at, Some(receipt.as_bytes().to_vec()))
     }
 
-    /// Ends a rental (completed or early). Consumer: unspent escrow returns to `available`,
-    /// the unused prepaid part becomes `refund_receivable`. Provider: the unearned part of
-    /// the paid window becomes `refunds_due`.
+    /// Ends a rental (completed or early). `unacknowledged` is metered usage beyond the
+    /// last receipt (at most what is prepaid beyond the receipts): spent on the consumer's
+    /// side, earned on the provider's. Consumer: unspent escrow returns to `available`, the
+    /// rest of the prepaid part becomes `refund_receivable`. Provider: the rest of the paid
+    /// windows becomes `refunds_due`.
     pub fn end_agreement(
         &self,
         agreement: AgreementId,
+        unacknowledged: qubix_protocol::Qu,
         at: UnixMillis,
     ) -> Result<LedgerEntry, LedgerError> {
-        self.apply(Operation::EndAgreement { agreement }, at)
+        let op = Operation::EndAgreement {
+            agreement,
+            unacknowledged,
+        };
+        self.apply(op, at)
     }
 
     /// Consumer: the provider's refund arrived (verified incoming transfer).
@@ -289,10 +296,11 @@ impl Ledger {
         self.apply(op, at)
     }
 
-    /// Provider: the refund transfer to the consumer is final.
+    /// Provider: refund `n` (from 0) of the agreement is final.
     pub fn refund_paid(
         &self,
         agreement: AgreementId,
+        n: u32,
         transfer: &FinalTransfer,
         at: UnixMillis,
     ) -> Result<LedgerEntry, LedgerError> {
@@ -300,6 +308,7 @@ impl Ledger {
             agreement,
             amount: transfer.amount,
             tx_id: transfer.tx_id.to_string(),
+            n,
         };
         self.apply(op, at)
     }

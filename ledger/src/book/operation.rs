@@ -39,6 +39,10 @@ pub struct AgreementInfo {
     pub pay_to: String,
     /// The identity refunds go to.
     pub refund_to: String,
+    /// The identity the consumer pays from (agreements recorded before it was kept have
+    /// none).
+    #[serde(default)]
+    pub pay_from: String,
 }
 
 impl AgreementInfo {
@@ -53,6 +57,7 @@ impl AgreementInfo {
             window_cost: terms.window_cost(),
             pay_to: terms.pay_to.clone(),
             refund_to: terms.refund_to.clone(),
+            pay_from: terms.pay_from.clone(),
         }
     }
 }
@@ -105,11 +110,15 @@ pub enum Operation {
         /// Cumulative amount acknowledged as earned.
         amount: Qu,
     },
-    /// The rental ended (completed or early): unspent escrow returns to `available`, and
-    /// what was paid but not used becomes a refund (owed to the consumer).
+    /// The rental ended (completed or early): unspent escrow returns to `available`; metered
+    /// usage the consumer never signed a receipt for is booked as spent (consumer) or earned
+    /// (provider); what was paid beyond it becomes a refund (owed to the consumer).
     EndAgreement {
         /// The agreement.
         agreement: AgreementId,
+        /// Usage beyond the last receipt, at most what is prepaid beyond the receipts.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        unacknowledged: Qu,
     },
     /// Consumer: the provider's refund arrived.
     RefundReceived {
@@ -120,7 +129,8 @@ pub enum Operation {
         /// The Qubic transaction.
         tx_id: String,
     },
-    /// Provider: the refund transfer to the consumer is final.
+    /// Provider: a refund transfer to the consumer is final. An agreement can have several
+    /// refunds (money that arrives after the first refund is owed back too), numbered from 0.
     RefundPaid {
         /// The agreement.
         agreement: AgreementId,
@@ -128,6 +138,9 @@ pub enum Operation {
         amount: Qu,
         /// The final Qubic transaction.
         tx_id: String,
+        /// Which refund of the agreement, from 0.
+        #[serde(default, skip_serializing_if = "is_zero_u32")]
+        n: u32,
     },
     /// Start a withdrawal to an external identity (from `available`, then `earned`).
     Withdraw {
@@ -170,8 +183,11 @@ impl Operation {
                 sequence,
                 ..
             } => format!("receipt/{agreement}/{sequence}"),
-            Operation::EndAgreement { agreement } => format!("end/{agreement}"),
-            Operation::RefundPaid { agreement, .. } => format!("refund/{agreement}"),
+            Operation::EndAgreement { agreement, .. } => format!("end/{agreement}"),
+            Operation::RefundPaid {
+                agreement, n: 0, ..
+            } => format!("refund/{agreement}"),
+            Operation::RefundPaid { agreement, n, .. } => format!("refund/{agreement}/{n}"),
             Operation::Withdraw { withdrawal, .. } => format!("withdraw/{withdrawal}"),
             Operation::WithdrawalFinal { withdrawal, .. }
             | Operation::WithdrawalFailed { withdrawal, .. } => {
@@ -206,12 +222,20 @@ impl Operation {
             }
             Operation::PayWindow { agreement, .. }
             | Operation::Receipt { agreement, .. }
-            | Operation::EndAgreement { agreement }
+            | Operation::EndAgreement { agreement, .. }
             | Operation::RefundReceived { agreement, .. }
             | Operation::RefundPaid { agreement, .. } => Some(*agreement),
             _ => None,
         }
     }
+}
+
+fn is_zero(q: &Qu) -> bool {
+    *q == Qu::ZERO
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -37,7 +37,10 @@ pub(crate) fn plan(
             sequence,
             amount,
         } => record_receipt(store, agreement, *sequence, *amount, receipt),
-        Operation::EndAgreement { agreement } => end_agreement(store, agreement, at),
+        Operation::EndAgreement {
+            agreement,
+            unacknowledged,
+        } => end_agreement(store, agreement, *unacknowledged, at),
         Operation::RefundReceived {
             agreement, amount, ..
         } => refund_received(store, agreement, *amount),
@@ -253,32 +256,44 @@ fn record_receipt(
     })
 }
 
-fn end_agreement(store: &Store, id: &AgreementId, at: UnixMillis) -> Result<Plan, LedgerError> {
+fn end_agreement(
+    store: &Store,
+    id: &AgreementId,
+    unacknowledged: Qu,
+    at: UnixMillis,
+) -> Result<Plan, LedgerError> {
     let mut record = store
         .agreement(id)?
         .ok_or(LedgerError::UnknownAgreement { agreement: *id })?;
     if record.ended_at.is_some() {
         return Err(LedgerError::AgreementEnded { agreement: *id });
     }
-    let postings = match record.info.side {
+    let (prepaid, used) = match record.info.side {
+        Side::Consumer => (Account::Prepaid(*id), Account::Spent(*id)),
+        Side::Provider => (Account::PrepaidHeld(*id), Account::Earned),
+    };
+    let held = store.balance(&prepaid)?.max(0);
+    let unacked = i64::try_from(unacknowledged.0)
+        .map_err(|_| LedgerError::Overflow {
+            account: "unacknowledged".into(),
+        })?
+        .min(held);
+    let unused = held - unacked;
+    let mut postings = vec![(prepaid, -unacked), (used, unacked)];
+    match record.info.side {
         Side::Consumer => {
             let escrow = store.balance(&Account::Escrow(*id))?;
-            let unused = store.balance(&Account::Prepaid(*id))?;
-            vec![
+            postings.extend([
                 (Account::Escrow(*id), -escrow),
                 (Account::Available, escrow),
-                (Account::Prepaid(*id), -unused),
+                (prepaid, -unused),
                 (Account::RefundReceivable(*id), unused),
-            ]
+            ]);
         }
         Side::Provider => {
-            let unearned = store.balance(&Account::PrepaidHeld(*id))?;
-            vec![
-                (Account::PrepaidHeld(*id), -unearned),
-                (Account::RefundsDue(*id), unearned),
-            ]
+            postings.extend([(prepaid, -unused), (Account::RefundsDue(*id), unused)]);
         }
-    };
+    }
     record.ended_at = Some(at);
     Ok(Plan {
         postings,

@@ -194,7 +194,11 @@ impl Ledger {
         let mut by_day: BTreeMap<String, Qu> = BTreeMap::new();
         for txn in self.log_rev() {
             let txn = txn?;
-            if !matches!(txn.op, Operation::Receipt { .. }) {
+            // Receipts, and usage the consumer never signed for, booked at the end.
+            if !matches!(
+                txn.op,
+                Operation::Receipt { .. } | Operation::EndAgreement { .. }
+            ) {
                 continue;
             }
             let delta = txn

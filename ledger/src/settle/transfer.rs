@@ -22,10 +22,13 @@ pub enum PaymentPurpose {
         /// The window number.
         window: u32,
     },
-    /// The provider's refund of the unused part of a window.
+    /// A provider's refund of unused paid time; an agreement can have several, from 0.
     Refund {
         /// The agreement.
         agreement: AgreementId,
+        /// Which refund of the agreement.
+        #[serde(default)]
+        n: u32,
     },
     /// A withdrawal to an external identity (the ledger's withdrawal id).
     Withdrawal {
@@ -44,7 +47,8 @@ impl PaymentPurpose {
     pub fn transfer_id(&self) -> TransferId {
         TransferId(match self {
             PaymentPurpose::Window { agreement, window } => format!("window/{agreement}/{window}"),
-            PaymentPurpose::Refund { agreement } => format!("refund/{agreement}"),
+            PaymentPurpose::Refund { agreement, n: 0 } => format!("refund/{agreement}"),
+            PaymentPurpose::Refund { agreement, n } => format!("refund/{agreement}/{n}"),
             PaymentPurpose::Withdrawal { id } => format!("withdraw/{id}"),
             PaymentPurpose::Other { key } => format!("other/{key}"),
         })

@@ -1,8 +1,11 @@
 //! The provider's job lifecycle as a pure state machine: the job, an input and `now` in; the
-//! new state and the effects to perform out. Billing is part of it: billable time accrues in
-//! `Pulling` and `Running`; the provider never works more than one paid window ahead of
+//! new state and the effects to perform out. Billing is part of it: billable time accrues
+//! only while `Running`; the provider never works more than one paid window ahead of
 //! payment: when billable time reaches what was paid, the job stops (data kept) after the
-//! grace period, and is terminated after the longer one.
+//! grace period, and is terminated after the longer one. Nor does it work more than one
+//! billing interval ahead of the consumer's receipts: when acknowledged usage trails metered
+//! usage by more than an interval, the job stops at once, resumes if receipts catch up
+//! within the stop grace, and is terminated after it.
 //!
 //! `Negotiated → Funded → Pulling → Running ⇄ Stopped → Terminated | Completed | Failed`.
 
@@ -34,6 +37,9 @@ pub struct Meter {
     pub unpaid_since: Option<UnixMillis>,
     /// When the job was stopped, if it is.
     pub stopped_at: Option<UnixMillis>,
+    /// Billable milliseconds the consumer has acknowledged with a receipt.
+    #[serde(default)]
+    pub acknowledged_millis: u64,
 }
 
 impl Meter {
@@ -49,7 +55,19 @@ impl Meter {
             accrued_until: None,
             unpaid_since: None,
             stopped_at: None,
+            acknowledged_millis: 0,
         }
+    }
+
+    /// Metered usage the consumer has not acknowledged yet, in milliseconds.
+    pub fn unacknowledged_millis(&self) -> u64 {
+        self.billable_millis
+            .saturating_sub(self.acknowledged_millis)
+    }
+
+    /// Whether acknowledged usage trails metered usage by more than one billing interval.
+    fn receipts_behind(&self) -> bool {
+        self.unacknowledged_millis() > self.terms.billing_interval_secs.saturating_mul(1000)
     }
 
     /// What the billable time so far costs.
@@ -123,6 +141,8 @@ pub enum Input {
     Control(JobAction),
     /// The reservation lapsed: the first window was not paid by `fund_by`.
     Lapsed,
+    /// The consumer's receipt acknowledged this many billable milliseconds in total.
+    Acknowledged(u64),
     /// Time passed.
     Tick,
 }
@@ -147,6 +167,9 @@ pub enum Effect {
     /// Send this refund to the consumer.
     Refund(Qu),
 }
+
+/// One of the time checks a tick runs, in order; the first that decides wins.
+type Check = fn(&mut Job, UnixMillis) -> Option<Vec<Effect>>;
 
 impl Job {
     /// A job whose agreement was just countersigned.
@@ -212,6 +235,8 @@ impl Job {
         self.accrue(now);
         if self.state.is_final() {
             return match input {
+                // The final receipt comes after the end: it still counts.
+                Input::Acknowledged(ms) => Ok(self.on_acknowledged(ms, now)),
                 Input::Control(JobAction::Status | JobAction::Heartbeat | JobAction::Terminate)
                 | Input::Tick
                 | Input::Lapsed
@@ -246,6 +271,7 @@ impl Job {
                 Ok(self.end(JobState::Terminated, Some(EndReason::Unpaid), now, false))
             }
             Input::Lapsed => Ok(vec![]),
+            Input::Acknowledged(ms) => Ok(self.on_acknowledged(ms, now)),
             Input::Tick => Ok(self.on_tick(now)),
             Input::Pulled => Ok(vec![]),
         }
@@ -268,6 +294,26 @@ impl Job {
             }
             _ => vec![],
         }
+    }
+
+    fn on_acknowledged(&mut self, ms: u64, now: UnixMillis) -> Vec<Effect> {
+        let m = &mut self.meter;
+        m.acknowledged_millis = m.acknowledged_millis.max(ms.min(m.billable_millis));
+        let caught_up = !m.receipts_behind();
+        let paid = m.paid_millis() > m.billable_millis;
+        if self.state == JobState::Stopped
+            && self.reason == Some(EndReason::Unacknowledged)
+            && caught_up
+            && paid
+        {
+            // Like a late top-up: the container starts again, and `Started` makes the job
+            // run (and bill) again.
+            self.reason = None;
+            self.meter.stopped_at = None;
+            self.since = now;
+            return vec![Effect::Resume];
+        }
+        vec![]
     }
 
     fn on_exit(&mut self, code: i64, oom: bool, now: UnixMillis) -> Vec<Effect> {
@@ -317,43 +363,90 @@ impl Job {
     }
 
     fn on_tick(&mut self, now: UnixMillis) -> Vec<Effect> {
-        if let (JobState::Stopped, Some(limit), Some(stopped)) =
-            (self.state, self.max_idle_secs, self.meter.stopped_at)
-        {
-            if self.reason.is_none() && now.since(stopped) >= Duration::from_secs(limit) {
-                return self.end(
-                    JobState::Terminated,
-                    Some(EndReason::IdleTimeout),
-                    now,
-                    true,
-                );
-            }
-        }
+        let checks: [Check; 4] = [
+            Self::idle_check,
+            Self::duration_check,
+            Self::receipts_check,
+            Self::payment_check,
+        ];
+        checks
+            .into_iter()
+            .find_map(|check| check(self, now))
+            .unwrap_or_default()
+    }
+
+    /// A job its consumer left stopped past the provider's idle limit ends.
+    fn idle_check(&mut self, now: UnixMillis) -> Option<Vec<Effect>> {
+        let (limit, stopped) = (self.max_idle_secs?, self.meter.stopped_at?);
+        let idle = self.state == JobState::Stopped
+            && self.reason.is_none()
+            && now.since(stopped) >= Duration::from_secs(limit);
+        idle.then(|| {
+            self.end(
+                JobState::Terminated,
+                Some(EndReason::IdleTimeout),
+                now,
+                true,
+            )
+        })
+    }
+
+    /// The rental ends when its duration is used.
+    fn duration_check(&mut self, now: UnixMillis) -> Option<Vec<Effect>> {
         let m = &self.meter;
-        if self.state.is_billable() && m.billable_millis >= m.rental_millis() {
-            return self.end(
+        let used = self.state.is_billable() && m.billable_millis >= m.rental_millis();
+        used.then(|| {
+            self.end(
                 JobState::Terminated,
                 Some(EndReason::DurationElapsed),
                 now,
                 true,
-            );
+            )
+        })
+    }
+
+    /// Receipts more than an interval behind stop the job at once; the stop grace later
+    /// ends it.
+    fn receipts_check(&mut self, now: UnixMillis) -> Option<Vec<Effect>> {
+        if self.state == JobState::Running && self.meter.receipts_behind() {
+            return Some(self.stop_for(EndReason::Unacknowledged, now));
         }
+        let grace = Duration::from_secs(self.meter.terms.stop_grace_secs);
+        self.stopped_for(EndReason::Unacknowledged, grace, now)
+    }
+
+    /// Paid time used up stops the job after the stop grace; the terminate grace later ends
+    /// it.
+    fn payment_check(&mut self, now: UnixMillis) -> Option<Vec<Effect>> {
+        let m = &self.meter;
         if self.state == JobState::Running && m.billable_millis >= m.paid_millis() {
             let since = *self.meter.unpaid_since.get_or_insert(now);
-            if now.since(since) >= Duration::from_secs(self.meter.terms.stop_grace_secs) {
-                self.to(JobState::Stopped, now);
-                self.reason = Some(EndReason::Unpaid);
-                self.meter.stopped_at = Some(now);
-                return vec![Effect::Stop];
-            }
+            let grace = Duration::from_secs(self.meter.terms.stop_grace_secs);
+            return (now.since(since) >= grace).then(|| self.stop_for(EndReason::Unpaid, now));
         }
-        if self.state == JobState::Stopped && self.reason == Some(EndReason::Unpaid) {
-            let stopped = self.meter.stopped_at.unwrap_or(now);
-            if now.since(stopped) >= Duration::from_secs(self.meter.terms.terminate_grace_secs) {
-                return self.end(JobState::Terminated, Some(EndReason::Unpaid), now, true);
-            }
-        }
-        vec![]
+        let grace = Duration::from_secs(self.meter.terms.terminate_grace_secs);
+        self.stopped_for(EndReason::Unpaid, grace, now)
+    }
+
+    fn stop_for(&mut self, reason: EndReason, now: UnixMillis) -> Vec<Effect> {
+        self.to(JobState::Stopped, now);
+        self.reason = Some(reason);
+        self.meter.stopped_at = Some(now);
+        vec![Effect::Stop]
+    }
+
+    /// Ends a job stopped for `reason` once it has been stopped for `grace`.
+    fn stopped_for(
+        &mut self,
+        reason: EndReason,
+        grace: Duration,
+        now: UnixMillis,
+    ) -> Option<Vec<Effect>> {
+        let stopped = self.meter.stopped_at.unwrap_or(now);
+        let over = self.state == JobState::Stopped
+            && self.reason == Some(reason)
+            && now.since(stopped) >= grace;
+        over.then(|| self.end(JobState::Terminated, Some(reason), now, true))
     }
 }
 

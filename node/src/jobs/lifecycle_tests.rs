@@ -29,6 +29,14 @@ fn running() -> Job {
     j
 }
 
+/// A tick at `t` after the consumer acknowledged everything metered up to `t`: the tests
+/// of payment and time are not about receipts.
+fn tick_acked(j: &mut Job, t: UnixMillis) -> Vec<Effect> {
+    let mut effects = j.step(Input::Acknowledged(u64::MAX), t).unwrap();
+    effects.extend(j.step(Input::Tick, t).unwrap());
+    effects
+}
+
 #[test]
 fn nothing_runs_before_payment() {
     let mut j = job();
@@ -60,10 +68,10 @@ fn a_lapsed_reservation_ends_the_unpaid_job_and_nothing_else() {
 #[test]
 fn billable_time_accrues_only_while_running() {
     let mut j = running();
-    j.step(Input::Tick, at(100)).unwrap();
+    tick_acked(&mut j, at(100));
     assert_eq!(j.meter.billable_millis, 100_000);
     j.step(Input::Control(JobAction::Stop), at(100)).unwrap();
-    j.step(Input::Tick, at(300)).unwrap();
+    tick_acked(&mut j, at(300));
     assert_eq!(
         j.meter.billable_millis, 100_000,
         "a stopped job is not billed"
@@ -75,19 +83,19 @@ fn billable_time_accrues_only_while_running() {
 fn unpaid_job_stops_after_grace_keeps_data_then_terminates() {
     let mut j = running();
     assert_eq!(
-        j.step(Input::Tick, at(600)).unwrap(),
+        tick_acked(&mut j, at(600)),
         vec![],
         "paid time just ran out: grace starts"
     );
-    assert_eq!(j.step(Input::Tick, at(629)).unwrap(), vec![]);
-    assert_eq!(j.step(Input::Tick, at(630)).unwrap(), vec![Effect::Stop]);
+    assert_eq!(tick_acked(&mut j, at(629)), vec![]);
+    assert_eq!(tick_acked(&mut j, at(630)), vec![Effect::Stop]);
     assert_eq!(
         (j.state, j.reason),
         (JobState::Stopped, Some(EndReason::Unpaid))
     );
     // The provider never works more than the grace period beyond payment.
     assert!(j.meter.billable_millis <= j.meter.paid_millis() + 30_000);
-    let effects = j.step(Input::Tick, at(750)).unwrap();
+    let effects = tick_acked(&mut j, at(750));
     assert_eq!(effects[..2], [Effect::Remove, Effect::Release]);
     assert_eq!(
         (j.state, j.reason),
@@ -98,8 +106,8 @@ fn unpaid_job_stops_after_grace_keeps_data_then_terminates() {
 #[test]
 fn a_late_top_up_resumes_a_job_stopped_for_payment() {
     let mut j = running();
-    j.step(Input::Tick, at(600)).unwrap();
-    j.step(Input::Tick, at(630)).unwrap();
+    tick_acked(&mut j, at(600));
+    tick_acked(&mut j, at(630));
     assert_eq!(
         j.step(Input::Paid(Qu(600)), at(640)).unwrap(),
         vec![Effect::Resume]
@@ -244,4 +252,68 @@ fn the_idle_policy_terminates_a_job_stopped_too_long() {
     k.step(Input::Control(JobAction::Stop), at(10)).unwrap();
     assert_eq!(k.step(Input::Tick, at(100_000)).unwrap(), vec![]);
     assert_eq!(k.state, JobState::Stopped);
+}
+
+#[test]
+fn receipts_more_than_an_interval_behind_stop_the_job_at_once() {
+    let mut j = running();
+    // 60 s of usage unacknowledged is one interval: still fine.
+    assert_eq!(j.step(Input::Tick, at(60)).unwrap(), vec![]);
+    assert_eq!(j.state, JobState::Running);
+    // A second more is past the interval: stopped, data kept.
+    assert_eq!(j.step(Input::Tick, at(61)).unwrap(), vec![Effect::Stop]);
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Stopped, Some(EndReason::Unacknowledged))
+    );
+    assert_eq!(j.meter.billable_millis, 61_000);
+    // No more time is billed while it waits.
+    j.step(Input::Tick, at(80)).unwrap();
+    assert_eq!(j.meter.billable_millis, 61_000);
+}
+
+#[test]
+fn a_receipt_that_catches_up_within_the_grace_resumes_the_job() {
+    let mut j = running();
+    j.step(Input::Tick, at(61)).unwrap();
+    // A receipt that leaves more than an interval unacknowledged does not resume it.
+    assert_eq!(j.step(Input::Acknowledged(500), at(70)).unwrap(), vec![]);
+    assert_eq!(
+        j.step(Input::Acknowledged(61_000), at(75)).unwrap(),
+        vec![Effect::Resume]
+    );
+    j.step(Input::Started, at(76)).unwrap();
+    assert_eq!((j.state, j.reason), (JobState::Running, None));
+    // A receipt can never acknowledge more than was metered.
+    j.step(Input::Acknowledged(u64::MAX), at(80)).unwrap();
+    assert_eq!(j.meter.acknowledged_millis, j.meter.billable_millis);
+}
+
+#[test]
+fn receipts_that_never_come_end_the_job_after_the_stop_grace() {
+    let mut j = running();
+    j.step(Input::Tick, at(61)).unwrap();
+    assert_eq!(j.step(Input::Tick, at(90)).unwrap(), vec![]);
+    let effects = j.step(Input::Tick, at(91)).unwrap();
+    assert_eq!(effects[..2], [Effect::Remove, Effect::Release]);
+    assert_eq!(
+        (j.state, j.reason),
+        (JobState::Terminated, Some(EndReason::Unacknowledged))
+    );
+    // What the consumer paid and did not use is refunded; what it used without signing
+    // for is at most one interval (61 s here) and is not.
+    assert_eq!(effects[2], Effect::Refund(Qu(600 - 61)));
+    assert!(j.meter.unacknowledged_millis() <= 61_000);
+}
+
+#[test]
+fn the_final_receipt_after_the_end_still_counts() {
+    let mut j = running();
+    j.step(Input::Tick, at(30)).unwrap();
+    j.step(Input::Control(JobAction::Terminate), at(30))
+        .unwrap();
+    assert_eq!(j.meter.unacknowledged_millis(), 30_000);
+    assert_eq!(j.step(Input::Acknowledged(30_000), at(31)).unwrap(), vec![]);
+    assert_eq!(j.meter.unacknowledged_millis(), 0);
+    assert_eq!(j.state, JobState::Terminated);
 }

@@ -254,34 +254,18 @@ impl Service {
             .open_request(&self.network_name)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let reservation = self.desk.reservations().get(&t.agreement_id).cloned();
-        let now = UnixMillis::now();
-        let record = JobRecord {
-            offer_id: request.payload().offer_id,
-            gpu_model: self.reserved_model(reservation.as_ref()),
-            simulated: self
-                .provider
-                .as_ref()
-                .is_some_and(|p| p.probe().kind() == "simulated"),
-            gpu_uuids: reservation.map(|r| r.gpus).unwrap_or_default(),
-            role: Role::Provider,
-            state: JobState::Negotiated,
-            since: now,
-            created_at: now,
-            started_at: None,
-            exit_code: None,
-            reason: None,
-            paid: Qu::ZERO,
-            spent: Qu::ZERO,
-            ports: Vec::new(),
-            lifecycle: None,
-            credited: Vec::new(),
-            evidence: None,
-            refund_tx: None,
-            agreement,
-        };
-        self.store.put_job(&t.agreement_id, &record)?;
-        self.jobs.insert(t.agreement_id, record);
-        self.start_provider_job(t.agreement_id);
+        let id = t.agreement_id;
+        let offer_id = request.payload().offer_id;
+        let mut record = JobRecord::new(agreement, Role::Provider, offer_id, UnixMillis::now());
+        record.gpu_model = self.reserved_model(reservation.as_ref());
+        record.simulated = self
+            .provider
+            .as_ref()
+            .is_some_and(|p| p.probe().kind() == "simulated");
+        record.gpu_uuids = reservation.map(|r| r.gpus).unwrap_or_default();
+        self.store.put_job(&id, &record)?;
+        self.jobs.insert(id, record);
+        self.start_provider_job(id);
         Ok(())
     }
 

@@ -7,10 +7,14 @@
 mod accounts;
 mod admission;
 mod commands;
+mod driver;
 mod instances;
+mod job_requests;
 mod jobs;
 mod market;
 mod negotiate;
+mod payments;
+mod refunds;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -109,7 +113,14 @@ pub(crate) enum Internal {
     },
     Paid {
         id: AgreementId,
+        window: u32,
         incoming: qubix_ledger::settle::IncomingTransfer,
+    },
+    PaymentRefused {
+        id: AgreementId,
+        notice: crate::store::WindowPayment,
+        reason: String,
+        retry: bool,
     },
     Balance {
         identity: String,
@@ -129,7 +140,11 @@ pub(crate) enum Internal {
     },
     RefundPaid {
         id: AgreementId,
+        n: u32,
         transfer: qubix_ledger::settle::FinalTransfer,
+    },
+    RefundStalled {
+        id: AgreementId,
     },
     Status {
         id: AgreementId,
@@ -137,8 +152,8 @@ pub(crate) enum Internal {
     },
     Usage {
         id: AgreementId,
-        spent: qubix_protocol::Qu,
-        evidence: (qubix_protocol::Envelope, qubix_protocol::Envelope),
+        report: qubix_protocol::Envelope,
+        receipt: Option<qubix_protocol::Envelope>,
     },
     ProviderLost {
         id: AgreementId,
@@ -164,6 +179,8 @@ pub(crate) struct Service {
     gossip_rate: RateLimiter<PeerId>,
     negotiate_rate: RateLimiter<PeerId>,
     admission: admission::Admission,
+    job_guards: job_requests::JobGuards,
+    payments: payments::PaymentChecks,
     terms_limits: crate::negotiation::TermsLimits,
     provider: Option<market::Provider>,
     desk: ProviderDesk,
@@ -176,16 +193,14 @@ pub(crate) struct Service {
     settlement: Option<qubix_ledger::settle::QubicSettlement>,
     runners: HashMap<AgreementId, crate::jobs::RunnerHandle>,
     job_inputs: crate::jobs::runner::InputSender,
-    control_nonces: HashMap<qubix_protocol::Nonce, UnixMillis>,
     public_host: String,
     feeds: HashMap<AgreementId, instances::InstanceFeeds>,
     progress: HashMap<AgreementId, qubix_protocol::api::Progress>,
     shutdown: CancellationToken,
     gpu_note: Option<String>,
     ledger: qubix_ledger::book::Ledger,
-    /// Provider jobs that ended and wait for the consumer's final receipt, with the moment
-    /// their books close without it.
-    ending: HashMap<AgreementId, tokio::time::Instant>,
+    /// Provider jobs whose books are about to close, and refunds on their way out.
+    closing: refunds::Closing,
     /// The service's background tasks (payments being verified, refunds awaited,
     /// withdrawals followed, …): stopped and awaited when the service ends, so nothing
     /// holding the node's database outlives it.
@@ -214,6 +229,10 @@ pub fn start(
         .as_ref()
         .map_or_else(|| "127.0.0.1".to_owned(), |p| p.config.public_host.clone());
     let jobs: HashMap<_, _> = setup.store.jobs()?.into_iter().collect();
+    let nonces =
+        setup.store.prune_nonces(UnixMillis::now().saturating_sub(
+            job_requests::CONTROL_MAX_AGE + qubix_protocol::offer::MAX_CLOCK_SKEW,
+        ))?;
     let isolation = match setup.runtime.as_ref().map(|r| r.kind()) {
         Some(crate::runtime::RuntimeKind::LocalProcess) => Isolation::Unisolated,
         _ => Isolation::Container,
@@ -246,6 +265,8 @@ pub fn start(
         gossip_rate: RateLimiter::new(50.0, 200.0, 10_000),
         negotiate_rate: RateLimiter::new(20.0, 100.0, 10_000),
         admission: admission::Admission::default(),
+        job_guards: job_requests::JobGuards::new(nonces),
+        payments: payments::PaymentChecks::default(),
         terms_limits: setup.terms_limits,
         provider,
         desk,
@@ -258,19 +279,19 @@ pub fn start(
         settlement: setup.settlement,
         runners: HashMap::new(),
         job_inputs,
-        control_nonces: HashMap::new(),
         public_host,
         feeds: HashMap::new(),
         progress: HashMap::new(),
         shutdown: shutdown.clone(),
         gpu_note: setup.gpu_note,
         ledger: setup.ledger,
-        ending: HashMap::new(),
+        closing: refunds::Closing::default(),
         tasks: TaskTracker::new(),
         tasks_stop: CancellationToken::new(),
     };
     service.restore_reservations();
     service.resume_jobs();
+    service.resume_payments();
     service.resume_accounts();
     service.reconcile_containers();
     let handle = NodeHandle::new(
@@ -435,7 +456,17 @@ impl Service {
                 }
                 let _ = reply.send(result);
             }
-            Internal::Paid { id, incoming } => self.credit(id, incoming).await,
+            Internal::Paid {
+                id,
+                window,
+                incoming,
+            } => self.credit(id, window, incoming).await,
+            Internal::PaymentRefused {
+                id,
+                notice,
+                reason,
+                retry,
+            } => self.payment_refused(id, notice, &reason, retry),
             Internal::Balance { identity, balance } => self.on_balance(identity, balance).await,
             Internal::ConsumerPaid {
                 id,
@@ -444,14 +475,15 @@ impl Service {
             } => self.on_consumer_paid(id, window, &transfer),
             Internal::InstanceEnded { id } => self.close_instance(id),
             Internal::RefundArrived { id, incoming } => self.on_refund_arrived(id, incoming),
-            Internal::RefundPaid { id, transfer } => self.on_refund_paid(id, transfer),
+            Internal::RefundPaid { id, n, transfer } => self.on_refund_paid(id, n, transfer),
+            Internal::RefundStalled { id } => self.on_refund_stalled(id),
             Internal::Status { id, status } => self.on_status(id, status),
             Internal::ProviderLost { id } => self.on_provider_lost(id),
             Internal::Usage {
                 id,
-                spent,
-                evidence,
-            } => self.on_usage(id, spent, evidence),
+                report,
+                receipt,
+            } => self.on_usage(id, report, receipt),
             Internal::Progress { id, progress } => self.on_progress(id, progress),
             Internal::Acted { id, result, reply } => self.acted(id, result, reply),
         }
@@ -467,6 +499,10 @@ impl Service {
         }
         self.tick_jobs().await;
         self.close_overdue();
+        // Bookkeeping about once a minute (the sweep runs every second).
+        if (now.0 / 1000) % 60 == 0 {
+            self.prune_nonces();
+        }
         let lapsed = self.desk.sweep(now);
         if !lapsed.is_empty() {
             warn!(

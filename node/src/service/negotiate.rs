@@ -216,35 +216,18 @@ async fn negotiate(
         Ok(agreement) => agreement,
         Err(e) => {
             // No agreement: the budget goes back to available.
-            if let Err(unlock) = ledger.end_agreement(agreement_id, UnixMillis::now()) {
+            if let Err(unlock) = ledger.end_agreement(agreement_id, Qu::ZERO, UnixMillis::now()) {
                 warn!(agreement = %agreement_id, error = %unlock, "cannot release the escrow of a failed negotiation");
             }
             return Err(e);
         }
     };
-    let now = UnixMillis::now();
-    Ok(JobRecord {
-        agreement,
-        role: Role::Consumer,
-        offer_id: offer.offer_id,
-        gpu_model: offer.gpu.model.clone(),
-        simulated: offer.simulated,
-        gpu_uuids: Vec::new(),
-        state: JobState::Negotiated,
-        // The provider's clock: later statuses are compared with it.
-        since: terms.payload().accepted_at,
-        created_at: now,
-        started_at: None,
-        exit_code: None,
-        reason: None,
-        paid: Qu::ZERO,
-        spent: Qu::ZERO,
-        ports: Vec::new(),
-        lifecycle: None,
-        credited: Vec::new(),
-        evidence: None,
-        refund_tx: None,
-    })
+    // `since` is on the provider's clock: later statuses are compared with it.
+    let since = terms.payload().accepted_at;
+    let mut record = JobRecord::new(agreement, Role::Consumer, offer.offer_id, since);
+    record.gpu_model = offer.gpu.model.clone();
+    record.simulated = offer.simulated;
+    Ok(record)
 }
 
 /// Countersigns the provider's terms and has the provider confirm the agreement.

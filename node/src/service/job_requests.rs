@@ -1,0 +1,340 @@
+//! The provider's answers on `job/2`: control, payment notices, receipts, usage reports,
+//! logs, metrics and pull figures, each from the job's consumer only.
+//!
+//! What a peer can try here, and what bounds it:
+//! - **Flood.** Requests are rate-limited per peer, well above what twenty live rentals with
+//!   second-by-second polls need; an ended job answers its status without any work.
+//! - **Replay a control request.** Stop, start, restart and terminate carry a nonce that is
+//!   kept per consumer, capped per consumer, and stored durably, so a captured request
+//!   cannot be replayed, not even after a restart. Status and heartbeats change nothing
+//!   and are checked for freshness only.
+//! - **Poison the receipts.** A receipt must acknowledge exactly a report this provider
+//!   issued (sequence, time and amount).
+
+use std::collections::{HashMap, VecDeque};
+
+use libp2p::PeerId;
+use libp2p::request_response::ResponseChannel;
+use qubix_protocol::billing::{Receipt, UsageReport};
+use qubix_protocol::control::{
+    JobAction, JobControl, JobErrorCode, JobMessage, JobReply, JobStatus, LOG_PAGE_MAX,
+    MAX_REFUNDS_LISTED, METRICS_PAGE_MAX,
+};
+use qubix_protocol::offer::MAX_CLOCK_SKEW;
+use qubix_protocol::{AgreementId, Envelope, NodeId, Signed, UnixMillis};
+use tracing::{debug, warn};
+
+use super::Service;
+use crate::jobs::Input;
+use crate::market::RateLimiter;
+use crate::store::{IssuedReport, Role};
+
+/// How far back a control request may have been signed.
+pub(super) const CONTROL_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+/// Most nonces kept per consumer (within [`CONTROL_MAX_AGE`]).
+const NONCES_PER_CONSUMER: usize = 4_096;
+/// Most reports issued and not yet receipted that a job remembers.
+const ISSUED_REPORTS: usize = 8;
+
+/// What guards `job/2` against a peer that abuses it.
+#[derive(Debug)]
+pub(crate) struct JobGuards {
+    /// Requests per peer: 100 a second sustained, bursts of 300 (twenty rentals polled
+    /// every second take about 80).
+    rate: RateLimiter<PeerId>,
+    /// Nonces each consumer has in the store.
+    nonces: HashMap<NodeId, usize>,
+}
+
+impl JobGuards {
+    /// Guards that know the nonces each consumer already has stored.
+    pub(crate) fn new(nonces: HashMap<NodeId, usize>) -> Self {
+        Self {
+            rate: RateLimiter::new(100.0, 300.0, 10_000),
+            nonces,
+        }
+    }
+}
+
+impl Service {
+    /// Answers a `job/2` request from `peer`.
+    pub(super) async fn on_job(
+        &mut self,
+        peer: PeerId,
+        request: JobMessage,
+        channel: ResponseChannel<JobReply>,
+    ) {
+        let reply = match NodeId::from_peer_id(&peer) {
+            Ok(_) if !self.job_guards.rate.allow(&peer, UnixMillis::now()) => {
+                JobReply::Error(JobErrorCode::RateLimited)
+            }
+            Ok(peer) => self
+                .answer_job(&peer, request)
+                .await
+                .unwrap_or_else(JobReply::Error),
+            Err(_) => JobReply::Error(JobErrorCode::Refused),
+        };
+        let _ = self.net.respond_job(channel, reply).await;
+    }
+
+    /// Whether `peer` is the consumer of provider job `id`. Asked on every `job/2` request:
+    /// a live job's runner knows its consumer from the terms verified when it started, so
+    /// only ended jobs verify their stored agreement again.
+    fn consumer_of(&self, id: &AgreementId, peer: &NodeId) -> Result<(), JobErrorCode> {
+        let record = self
+            .jobs
+            .get(id)
+            .filter(|j| j.role == Role::Provider)
+            .ok_or(JobErrorCode::UnknownJob)?;
+        let consumer = match self.runners.get(id) {
+            Some(runner) => runner.consumer,
+            None => {
+                let terms = record
+                    .terms(&self.network_name)
+                    .map_err(|_| JobErrorCode::UnknownJob)?;
+                terms.payload().consumer
+            }
+        };
+        if consumer == *peer {
+            Ok(())
+        } else {
+            Err(JobErrorCode::NotYourJob)
+        }
+    }
+
+    async fn answer_job(
+        &mut self,
+        peer: &NodeId,
+        request: JobMessage,
+    ) -> Result<JobReply, JobErrorCode> {
+        match request {
+            JobMessage::Control(envelope) => self.on_control(peer, &envelope).await,
+            JobMessage::Paid {
+                agreement_id,
+                window,
+                tx_id,
+            } => {
+                self.consumer_of(&agreement_id, peer)?;
+                self.payment_notice(agreement_id, window, &tx_id)?;
+                self.status(&agreement_id).map(JobReply::Status)
+            }
+            JobMessage::Logs {
+                agreement_id,
+                after,
+                max,
+            } => {
+                self.consumer_of(&agreement_id, peer)?;
+                let runner = self.runners.get(&agreement_id);
+                let (lines, dropped) = runner.map_or((Vec::new(), 0), |r| {
+                    r.logs.after(after, usize::from(max.min(LOG_PAGE_MAX)))
+                });
+                Ok(JobReply::Logs { lines, dropped })
+            }
+            JobMessage::Metrics {
+                agreement_id,
+                after,
+                max,
+            } => {
+                self.consumer_of(&agreement_id, peer)?;
+                let runner = self.runners.get(&agreement_id);
+                let samples = runner.map_or_else(Vec::new, |r| {
+                    r.metrics
+                        .after(after, usize::from(max.min(METRICS_PAGE_MAX)))
+                        .0
+                });
+                Ok(JobReply::Metrics { samples })
+            }
+            JobMessage::PullProgress { agreement_id } => {
+                self.consumer_of(&agreement_id, peer)?;
+                let pull = self.runners.get(&agreement_id);
+                let summary = pull.and_then(|r| r.pull_progress()).map(|p| p.summary());
+                Ok(JobReply::PullProgress(summary))
+            }
+            JobMessage::UsageQuery { agreement_id } => {
+                self.consumer_of(&agreement_id, peer)?;
+                self.usage_report(&agreement_id).map(JobReply::Usage)
+            }
+            JobMessage::Receipt(envelope) => {
+                let receipt = envelope
+                    .open_from::<Receipt>(&self.network_name, peer)
+                    .map_err(|_| JobErrorCode::Refused)?;
+                let id = receipt.payload().agreement_id;
+                self.consumer_of(&id, peer)?;
+                self.keep_receipt(&id, receipt.payload(), envelope).await?;
+                self.status(&id).map(JobReply::Status)
+            }
+        }
+    }
+
+    async fn on_control(
+        &mut self,
+        peer: &NodeId,
+        envelope: &Envelope,
+    ) -> Result<JobReply, JobErrorCode> {
+        let control = envelope
+            .open_from::<JobControl>(&self.network_name, peer)
+            .map_err(|_| JobErrorCode::Refused)?;
+        let c = control.payload();
+        self.consumer_of(&c.agreement_id, peer)?;
+        check_freshness(c, UnixMillis::now())?;
+        let id = c.agreement_id;
+        let ended = self.jobs.get(&id).is_some_and(|j| j.state.is_final());
+        match c.action {
+            // A status read changes nothing: no nonce to keep, and an ended job answers at
+            // once.
+            JobAction::Status | JobAction::Heartbeat if ended => {}
+            JobAction::Status | JobAction::Heartbeat => self.apply(id, Input::Tick).await?,
+            action => {
+                self.use_nonce(c)?;
+                self.apply(id, Input::Control(action)).await?;
+            }
+        }
+        self.status(&id).map(JobReply::Status)
+    }
+
+    /// Keeps the nonce of a state-changing control request, durably, once.
+    fn use_nonce(&mut self, c: &JobControl) -> Result<(), JobErrorCode> {
+        let seen = self
+            .store
+            .nonce_used(&c.consumer, &c.nonce)
+            .map_err(|_| JobErrorCode::Failed)?;
+        if seen {
+            return Err(JobErrorCode::Refused);
+        }
+        let count = self.job_guards.nonces.entry(c.consumer).or_default();
+        if *count >= NONCES_PER_CONSUMER {
+            return Err(JobErrorCode::RateLimited);
+        }
+        self.store
+            .use_nonce(&c.consumer, &c.nonce, c.issued_at)
+            .map_err(|_| JobErrorCode::Failed)?;
+        *count += 1;
+        Ok(())
+    }
+
+    /// Forgets nonces too old to be accepted (called from the sweep now and then).
+    pub(super) fn prune_nonces(&mut self) {
+        let before = UnixMillis::now().saturating_sub(CONTROL_MAX_AGE + MAX_CLOCK_SKEW);
+        match self.store.prune_nonces(before) {
+            Ok(kept) => self.job_guards.nonces = kept,
+            Err(e) => warn!(error = %e, "cannot prune control nonces"),
+        }
+    }
+
+    /// A signed report of the usage so far (cumulative), remembered until a receipt
+    /// acknowledges it.
+    fn usage_report(&mut self, id: &AgreementId) -> Result<Envelope, JobErrorCode> {
+        let record = self.jobs.get_mut(id).ok_or(JobErrorCode::UnknownJob)?;
+        let meter = &record
+            .lifecycle
+            .as_ref()
+            .ok_or(JobErrorCode::UnknownJob)?
+            .meter;
+        let now = UnixMillis::now();
+        let last = record.issued.back().map_or(0, |r| r.sequence);
+        let report = UsageReport {
+            agreement_id: *id,
+            provider: self.key.node_id(),
+            // Increasing, across restarts too: it follows the clock.
+            sequence: (last + 1).max(now.0),
+            billable_millis: meter.billable_millis,
+            amount_due: meter.due(),
+            amount_received: meter.paid,
+            issued_at: now,
+        };
+        let (sequence, billable_millis, amount_due) =
+            (report.sequence, report.billable_millis, report.amount_due);
+        let signed = Signed::sign(report, self.key.signing_key(), &self.network_name)
+            .map_err(|_| JobErrorCode::Failed)?;
+        let issued = IssuedReport {
+            envelope: signed.envelope().clone(),
+            sequence,
+            billable_millis,
+            amount_due,
+        };
+        if record.issued.len() >= ISSUED_REPORTS {
+            record.issued.pop_front();
+        }
+        record.issued.push_back(issued);
+        Ok(signed.envelope().clone())
+    }
+
+    /// Keeps the consumer's receipt when it acknowledges exactly a report this provider
+    /// issued, records it in the ledger, and tells the lifecycle.
+    async fn keep_receipt(
+        &mut self,
+        id: &AgreementId,
+        receipt: &Receipt,
+        envelope: Envelope,
+    ) -> Result<(), JobErrorCode> {
+        let record = self.jobs.get(id).ok_or(JobErrorCode::UnknownJob)?;
+        let issued = matching_report(&record.issued, receipt).ok_or_else(|| {
+            debug!(job = %id, sequence = receipt.report_sequence, "receipt for no report issued");
+            JobErrorCode::Refused
+        })?;
+        let booked = self
+            .ledger
+            .record_receipt(&envelope, &self.network_name, UnixMillis::now());
+        let refused = booked.is_err();
+        self.book("receipt", Some(*id), booked);
+        if refused {
+            return Err(JobErrorCode::Refused);
+        }
+        if let Some(record) = self.jobs.get_mut(id) {
+            record.evidence = Some((issued.envelope.clone(), envelope));
+            record.issued.retain(|r| r.sequence > issued.sequence);
+        }
+        self.apply(*id, Input::Acknowledged(issued.billable_millis))
+            .await?;
+        let done = self.jobs.get(id).is_some_and(|j| j.state.is_final());
+        let everything = self
+            .jobs
+            .get(id)
+            .and_then(|j| j.lifecycle.as_ref())
+            .is_some_and(|j| j.meter.unacknowledged_millis() == 0);
+        if done && everything && self.closing.ending.contains_key(id) {
+            self.close_job(*id);
+        }
+        Ok(())
+    }
+
+    /// A provider job's status for its consumer.
+    pub(super) fn status(&self, id: &AgreementId) -> Result<JobStatus, JobErrorCode> {
+        let record = self.jobs.get(id).ok_or(JobErrorCode::UnknownJob)?;
+        let skip = record.refunds.len().saturating_sub(MAX_REFUNDS_LISTED);
+        Ok(JobStatus {
+            agreement_id: *id,
+            state: record.state,
+            exit_code: record.exit_code,
+            reason: record.reason,
+            ports: record.ports.clone(),
+            since: record.since,
+            paid: record.paid,
+            refunds: record.refunds.iter().skip(skip).cloned().collect(),
+        })
+    }
+}
+
+/// A control request signed no later than the clock allows and no earlier than
+/// [`CONTROL_MAX_AGE`].
+fn check_freshness(c: &JobControl, now: UnixMillis) -> Result<(), JobErrorCode> {
+    let fresh = c.issued_at <= now.saturating_add(MAX_CLOCK_SKEW)
+        && now.since(c.issued_at) <= CONTROL_MAX_AGE;
+    if fresh {
+        Ok(())
+    } else {
+        Err(JobErrorCode::Refused)
+    }
+}
+
+/// The issued report `receipt` acknowledges exactly, if any.
+fn matching_report(issued: &VecDeque<IssuedReport>, receipt: &Receipt) -> Option<IssuedReport> {
+    issued
+        .iter()
+        .find(|r| {
+            r.sequence == receipt.report_sequence
+                && r.billable_millis == receipt.billable_millis
+                && r.amount_due == receipt.amount
+        })
+        .cloned()
+}
