@@ -73,7 +73,7 @@ impl NodeApiImpl {
 
 fn explanation(
     e: qubix_protocol::query::Explanation,
-    views: &BTreeMap<String, OfferView>,
+    views: &BTreeMap<qubix_protocol::OfferRef, OfferView>,
 ) -> Explanation {
     let summary = e.summary();
     Explanation {
@@ -93,7 +93,9 @@ fn explanation(
             .into_iter()
             .filter_map(|m| {
                 Some(NearMiss {
-                    offer: views.get(&m.offer_id.to_string())?.clone(),
+                    offer: views
+                        .get(&qubix_protocol::OfferRef::new(m.provider, m.offer_id))?
+                        .clone(),
                     failed: m
                         .failed
                         .into_iter()
@@ -144,11 +146,7 @@ impl NodeApi for NodeApiImpl {
                 .handle
                 .offers(String::new(), None, Some(1000), None)
                 .await?;
-            views.extend(
-                page.offers
-                    .into_iter()
-                    .map(|v| (v.offer.offer_id.to_string(), v)),
-            );
+            views.extend(page.offers.into_iter().map(|v| (v.id, v)));
         }
         Ok(explanation(e, &views))
     }

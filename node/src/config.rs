@@ -160,6 +160,24 @@ impl PaymentConfig {
     }
 }
 
+/// How this node keeps its offer book.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketConfig {
+    /// The most offers one peer's offer sync may add to the book (a budget that refills over
+    /// an hour). Large enough for a real market; a peer posing as thousands of providers
+    /// fills no more.
+    pub max_offers_per_sync: usize,
+}
+
+impl Default for MarketConfig {
+    fn default() -> Self {
+        Self {
+            max_offers_per_sync: 5_000,
+        }
+    }
+}
+
 /// What this node accepts as a consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -238,6 +256,8 @@ pub struct NodeConfig {
     pub provider: ProviderConfig,
     /// Consumer settings.
     pub consumer: ConsumerConfig,
+    /// Offer book settings.
+    pub market: MarketConfig,
 }
 
 impl Default for NodeConfig {
@@ -255,6 +275,7 @@ impl Default for NodeConfig {
             qubic_rpc: "https://rpc.qubic.org".into(),
             provider: ProviderConfig::default(),
             consumer: ConsumerConfig::default(),
+            market: MarketConfig::default(),
         }
     }
 }
@@ -284,6 +305,8 @@ pub struct Overrides {
     pub price: Option<u64>,
     /// `--country` / `QUBIX_COUNTRY`.
     pub country: Option<String>,
+    /// `--max-offers-per-sync` / `QUBIX_MAX_OFFERS_PER_SYNC`.
+    pub max_offers_per_sync: Option<usize>,
 }
 
 impl NodeConfig {
@@ -336,6 +359,9 @@ impl NodeConfig {
         if let Some(v) = o.country {
             p.country = v;
         }
+        if let Some(v) = o.max_offers_per_sync {
+            self.market.max_offers_per_sync = v;
+        }
         self
     }
 
@@ -383,6 +409,12 @@ impl NodeConfig {
             return Err(invalid(
                 "provider.max_unfunded_per_payer",
                 "must be at least 1, or no consumer could rent",
+            ));
+        }
+        if self.market.max_offers_per_sync == 0 {
+            return Err(invalid(
+                "market.max_offers_per_sync",
+                "must be at least 1, or no offer could arrive by sync",
             ));
         }
         self.consumer

@@ -75,6 +75,9 @@ struct NodeArgs {
     /// ISO country code of this machine.
     #[arg(long, env = "QUBIX_COUNTRY")]
     country: Option<String>,
+    /// The most offers one peer's offer sync may add to the book.
+    #[arg(long, env = "QUBIX_MAX_OFFERS_PER_SYNC")]
+    max_offers_per_sync: Option<usize>,
 }
 
 impl NodeArgs {
@@ -91,6 +94,7 @@ impl NodeArgs {
             simulate_gpu: self.simulate_gpu.clone(),
             price: self.price,
             country: self.country.clone(),
+            max_offers_per_sync: self.max_offers_per_sync,
         }
     }
 }

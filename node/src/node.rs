@@ -177,6 +177,7 @@ impl RunningNode {
             settlement: Some(settlement.clone()),
             gpu_note: gpu_note.clone(),
             terms_limits: config.config.consumer.terms,
+            offers_per_sync: config.config.market.max_offers_per_sync,
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;

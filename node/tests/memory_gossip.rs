@@ -102,7 +102,7 @@ async fn valid_then_forged(forgery: impl FnOnce(&NodeKey) -> (Vec<u8>, &'static 
         (Verdict::Accept, sender_id)
     );
     let held = book
-        .get(&offer.offer_id)
+        .get(&(offer.provider, offer.offer_id))
         .expect("the accepted offer in the book");
     assert_eq!(held.payload(), &offer);
     let before = score(&receiver, sender_id).await;

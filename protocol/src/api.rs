@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::amount::Qu;
 use crate::control::{EndReason, JobState};
-use crate::ids::{AgreementId, NodeId, OfferId};
+use crate::ids::{AgreementId, NodeId, OfferId, OfferRef};
 use crate::job::{PortPurpose, PortRequest};
 use crate::offer::Offer;
 use crate::time::UnixMillis;
@@ -200,6 +200,8 @@ pub struct PeerInfo {
 /// provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OfferView {
+    /// The offer's name, `<offer id>@<provider>`: what launching takes.
+    pub id: OfferRef,
     /// The verified offer.
     pub offer: Offer,
     /// Provider reliability 0..1 from this node's receipts; `None` when there is no record.
@@ -301,9 +303,11 @@ pub struct GpusView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LaunchRequest {
-    /// The offer to rent; or give `query` and the cheapest match is used.
+    /// The offer to rent, as the offers list names it (`<offer id>@<provider>`; the offer id
+    /// alone works while one provider alone publishes it); or give `query` and the cheapest
+    /// match is used.
     #[serde(default)]
-    pub offer_id: Option<OfferId>,
+    pub offer_id: Option<OfferRef>,
     /// An offer query; used when `offer_id` is absent.
     #[serde(default)]
     pub query: Option<String>,
@@ -845,7 +849,7 @@ mod schema {
 
     use crate::amount::Qu;
     use crate::control::{EndReason, JobState};
-    use crate::ids::{AgreementId, NodeId, OfferId};
+    use crate::ids::{AgreementId, NodeId, OfferId, OfferRef};
     use crate::job::{PortPurpose, PortRequest};
     use crate::offer::{GpuSpec, Interruptible, Isolation, Location, Offer, PcieLink, Version};
     use crate::time::UnixMillis;
@@ -873,6 +877,7 @@ mod schema {
 
     schema_via!(NodeId, NodeIdSchema);
     schema_via!(OfferId, OfferIdSchema);
+    schema_via!(OfferRef, OfferRefSchema);
     schema_via!(AgreementId, AgreementIdSchema);
     schema_via!(Qu, QuSchema);
     schema_via!(UnixMillis, UnixMillisSchema);
@@ -897,6 +902,14 @@ mod schema {
     #[derive(Serialize, ToSchema)]
     #[schema(example = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f")]
     pub(super) struct OfferIdSchema(String);
+
+    /// An offer's name: its offer id and its provider, `<offer id>@<provider>` (the offer id
+    /// alone names it while a single provider publishes that id).
+    #[derive(Serialize, ToSchema)]
+    #[schema(
+        example = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f@12D3KooWHdiAxVd8uMQR1hGWXccidmfCwLqcMpGwR6QcTP6QRMuD"
+    )]
+    pub(super) struct OfferRefSchema(String);
 
     /// An agreement id, which is also the id of its instance and job: 32 hexadecimal
     /// characters.
@@ -1080,6 +1093,12 @@ mod schema {
 
     impl From<&OfferId> for OfferIdSchema {
         fn from(id: &OfferId) -> Self {
+            Self(id.to_string())
+        }
+    }
+
+    impl From<&OfferRef> for OfferRefSchema {
+        fn from(id: &OfferRef) -> Self {
             Self(id.to_string())
         }
     }
@@ -1340,6 +1359,8 @@ mod schema {
             same_json(&o.location, &LocationSchema::from(&o.location));
             same_json(&o.provider, &NodeIdSchema::from(&o.provider));
             same_json(&o.offer_id, &OfferIdSchema::from(&o.offer_id));
+            let named = OfferRef::new(o.provider, o.offer_id);
+            same_json(&named, &OfferRefSchema::from(&named));
             let id = AgreementId::from_bytes([9; 16]);
             same_json(&id, &AgreementIdSchema::from(&id));
             same_json(&o.price_per_gpu_hour, &QuSchema::from(o.price_per_gpu_hour));

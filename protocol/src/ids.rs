@@ -218,9 +218,85 @@ random_id!(
     "nonce"
 );
 
+/// An offer as users name it: `<offer id>@<provider>`. Providers choose their offer ids,
+/// so only the pair names one offer, and a stranger who publishes another provider's id
+/// shadows nothing. Where the provider is left out (`<offer id>` alone), the id names the
+/// offer only while a single provider publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OfferRef {
+    /// The provider's id of the offer.
+    pub offer_id: OfferId,
+    /// The provider, when named.
+    pub provider: Option<NodeId>,
+}
+
+impl OfferRef {
+    /// The full name of `provider`'s offer `offer_id`.
+    pub fn new(provider: NodeId, offer_id: OfferId) -> Self {
+        Self {
+            offer_id,
+            provider: Some(provider),
+        }
+    }
+}
+
+impl fmt::Display for OfferRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.provider {
+            Some(p) => write!(f, "{}@{p}", self.offer_id),
+            None => write!(f, "{}", self.offer_id),
+        }
+    }
+}
+
+impl FromStr for OfferRef {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, provider) = match s.split_once('@') {
+            Some((id, provider)) => (id, Some(provider.parse::<NodeId>()?)),
+            None => (s, None),
+        };
+        Ok(Self {
+            offer_id: id.parse()?,
+            provider,
+        })
+    }
+}
+
+impl Serialize for OfferRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for OfferRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(D::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offer_refs_name_the_provider_and_parse_back() {
+        let full = OfferRef::new(node(), OfferId::from_bytes([0xab; 16]));
+        let text = full.to_string();
+        assert_eq!(text, format!("{}@{}", "ab".repeat(16), node()));
+        assert_eq!(text.parse::<OfferRef>().unwrap(), full);
+        let bare: OfferRef = "ab".repeat(16).parse().unwrap();
+        assert_eq!((bare.offer_id, bare.provider), (full.offer_id, None));
+        let json = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<OfferRef>(&json).unwrap(), full);
+        assert!(
+            format!("{}@nobody", "ab".repeat(16))
+                .parse::<OfferRef>()
+                .is_err()
+        );
+        assert!("zz@".parse::<OfferRef>().is_err());
+    }
 
     fn node() -> NodeId {
         let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);

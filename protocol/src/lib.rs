@@ -34,6 +34,6 @@ pub mod topics;
 pub mod validate;
 
 pub use amount::Qu;
-pub use ids::{AgreementId, NodeId, Nonce, OfferId};
+pub use ids::{AgreementId, NodeId, Nonce, OfferId, OfferRef};
 pub use signed::{Envelope, Signed};
 pub use time::UnixMillis;

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let o = &view.offer;
         println!(
             "  {}  {} × {}  {} per GPU-hour  {}",
-            o.offer_id, o.gpu_count, o.gpu.model, o.price_per_gpu_hour, o.location.country
+            view.id, o.gpu_count, o.gpu.model, o.price_per_gpu_hour, o.location.country
         );
     }
     let Some(cheapest) = page.offers.first() else {
@@ -37,7 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     };
     let request = LaunchRequest {
-        offer_id: Some(cheapest.offer.offer_id),
+        offer_id: Some(cheapest.id),
         query: None,
         image: std::env::var("QUBIX_IMAGE").unwrap_or_else(|_| "qubix/test:latest".into()),
         command: vec![

@@ -13,7 +13,7 @@
 //!     return Ok(());
 //! }
 //! let launch = LaunchRequest {
-//!     offer_id: Some(page.offers[0].offer.offer_id),
+//!     offer_id: Some(page.offers[0].id),
 //!     query: None,
 //!     image: "pytorch/pytorch:latest".into(),
 //!     command: vec![],

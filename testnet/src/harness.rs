@@ -171,6 +171,7 @@ pub struct Testnet {
     conditions: Option<LinkConditions>,
     extra_bootstrap: Vec<String>,
     devnet: Option<DevnetHandle>,
+    max_offers_per_sync: Option<usize>,
 }
 
 /// A misbehaving participant for tests: a bare network layer that publishes crafted bytes.
@@ -316,6 +317,7 @@ impl Testnet {
             conditions: None,
             extra_bootstrap: Vec::new(),
             devnet: None,
+            max_offers_per_sync: None,
         })
     }
 
@@ -367,7 +369,18 @@ impl Testnet {
                 ..ProviderConfig::default()
             },
             consumer: Default::default(),
+            market: qubix_node::config::MarketConfig {
+                max_offers_per_sync: self
+                    .max_offers_per_sync
+                    .unwrap_or(qubix_node::config::MarketConfig::default().max_offers_per_sync),
+            },
         }
+    }
+
+    /// How many offers one peer's sync may add to the next nodes' books (benchmarks that seed
+    /// a large book raise it; the default is the node's).
+    pub fn set_max_offers_per_sync(&mut self, n: usize) {
+        self.max_offers_per_sync = Some(n);
     }
 
     /// Peers outside the testnet that every new node dials too (e.g. a benchmark's seeder).

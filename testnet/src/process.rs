@@ -100,6 +100,8 @@ pub struct ProcessSpec {
     pub country: Option<String>,
     /// `--gateway`.
     pub gateway: Option<std::net::SocketAddr>,
+    /// `--max-offers-per-sync`.
+    pub max_offers_per_sync: Option<usize>,
 }
 
 /// A running `qubix node` process; killed when dropped unless stopped first.
@@ -149,6 +151,9 @@ impl NodeProcess {
         }
         if let Some(addr) = spec.gateway {
             cmd.args(["--gateway", &addr.to_string()]);
+        }
+        if let Some(n) = spec.max_offers_per_sync {
+            cmd.args(["--max-offers-per-sync", &n.to_string()]);
         }
         let mut child = cmd.spawn()?;
         let stdout = child

@@ -304,6 +304,7 @@ mod processes {
                 price: spec.simulate_gpu.as_ref().map(|_| spec.price),
                 country: Some(spec.country.clone()),
                 gateway: spec.gateway,
+                max_offers_per_sync: None,
             };
             let node = NodeProcess::start(&binary, &process).await?;
             println!(

@@ -149,8 +149,7 @@ async fn two_consumers_race_for_the_last_gpu_and_exactly_one_wins() {
         .await
         .unwrap()
         .offers[0]
-        .offer
-        .offer_id;
+        .id;
     let mut a = launch(1, "");
     a.offer_id = Some(offer);
     let b = a.clone();

@@ -82,6 +82,7 @@ fn offer(
         expires_at: UnixMillis(NOW.0 + 1_800_000),
     };
     OfferView {
+        id: qubix_protocol::OfferRef::new(offer.provider, offer.offer_id),
         offer,
         reliability: Some(0.9 + f64::from(seed % 10) / 100.0),
     }

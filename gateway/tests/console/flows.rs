@@ -128,6 +128,7 @@ async fn the_marketplace_shows_simulated_offers_errors_inline_and_explains_empty
     .unwrap();
     let mut extra = data::offers()[1].clone();
     extra.offer.offer_id = qubix_protocol::OfferId::from_bytes([0x77; 16]);
+    extra.id = qubix_protocol::OfferRef::new(extra.offer.provider, extra.offer.offer_id);
     c.fake.add_offer(extra);
     b.wait_until(
         "document.querySelectorAll('#offers-table tbody tr[data-offer]').length === 3",
@@ -145,7 +146,7 @@ async fn the_launch_wizard_estimates_the_cost_and_posts_a_launch() {
         return;
     };
     let b = &c.browser;
-    let offer = data::offers()[0].offer.offer_id;
+    let offer = data::offers()[0].id;
     c.sign_in(&format!("#/launch?offer={offer}")).await;
     b.wait_for("#template-pytorch", "the template step")
         .await

@@ -7,10 +7,10 @@ use clap::{Args, Subcommand};
 use futures::StreamExt;
 use qubix_protocol::api::{Instance, InstanceAction, LaunchRequest, LogEvent, WithdrawRequest};
 use qubix_protocol::job::{PortPurpose, PortRequest};
-use qubix_protocol::{AgreementId, Qu};
+use qubix_protocol::{AgreementId, OfferRef, Qu};
 use qubix_sdk::Client;
 
-use super::output::{bold, json, short, table, warn};
+use super::output::{bold, json, short, short_offer, table, warn};
 use super::{CliError, ClientCommand, Connection};
 
 /// `qubix offers`.
@@ -192,7 +192,7 @@ async fn offers(client: &Client, args: OffersArgs, j: bool) -> Result<(), CliErr
         .map(|v| {
             let o = &v.offer;
             vec![
-                short(&o.offer_id.to_string()),
+                short_offer(&v.id),
                 format!(
                     "{}{}",
                     o.gpu.model,
@@ -246,11 +246,49 @@ fn port_request(port: u16) -> PortRequest {
     }
 }
 
+/// The offer `--offer` names: a full name (`<offer id>@<provider>`), a bare offer id, or the
+/// short name `qubix offers` shows (`<id prefix>@<provider suffix>`), which must match
+/// exactly one offer in the market.
+async fn named_offer(client: &Client, text: &str) -> Result<OfferRef, CliError> {
+    if let Ok(named) = text.parse::<OfferRef>() {
+        return Ok(named);
+    }
+    let (prefix, suffix) = text.split_once('@').unwrap_or((text, ""));
+    let usage = |why: String| CliError::Usage(format!("--offer {text:?}: {why}"));
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(usage(
+            "expected an offer name as `qubix offers` shows it (e.g. 3fa9c2e1@x7QkZp)".into(),
+        ));
+    }
+    let page = client.offers("", None, Some(1000), None).await?;
+    let matches: Vec<OfferRef> = page
+        .offers
+        .iter()
+        .map(|v| v.id)
+        .filter(|id| {
+            id.offer_id
+                .to_string()
+                .starts_with(&prefix.to_ascii_lowercase())
+                && id.provider.is_some_and(|p| p.to_string().ends_with(suffix))
+        })
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(usage(
+            "no offer in the market has that name; `qubix offers` lists them".into(),
+        )),
+        _ => Err(usage(format!(
+            "{} offers share that short name; give the full one from `qubix offers --json`",
+            matches.len()
+        ))),
+    }
+}
+
 /// The offer a `--budget` launch would rent: the one named, or the cheapest match.
 async fn priced_offer(
     client: &Client,
     args: &LaunchArgs,
-    offer_id: Option<qubix_protocol::OfferId>,
+    offer_id: Option<OfferRef>,
 ) -> Result<qubix_protocol::offer::Offer, CliError> {
     let mut query = args.query.clone().unwrap_or_default();
     query.push_str(&format!(" num_gpus>={}", args.gpus));
@@ -264,8 +302,13 @@ async fn priced_offer(
     let found = page
         .offers
         .into_iter()
-        .map(|v| v.offer)
-        .find(|o| offer_id.is_none_or(|id| o.offer_id == id));
+        .find(|v| {
+            offer_id.is_none_or(|named| match named.provider {
+                Some(_) => v.id == named,
+                None => v.id.offer_id == named.offer_id,
+            })
+        })
+        .map(|v| v.offer);
     found.ok_or_else(|| match offer_id {
         Some(id) => CliError::Usage(format!(
             "offer {id} is not in the market with {} free GPUs; `qubix offers` lists what is",
@@ -299,10 +342,7 @@ async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliErr
         ));
     }
     let mut offer_id = match &args.offer {
-        Some(text) => Some(
-            text.parse()
-                .map_err(|e| CliError::Usage(format!("--offer: {e}")))?,
-        ),
+        Some(text) => Some(named_offer(client, text).await?),
         None => None,
     };
     let mut duration_secs = (args.hours * 3600.0).round() as u64;
@@ -310,7 +350,7 @@ async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliErr
         let offer = priced_offer(client, &args, offer_id).await?;
         duration_secs = budget_secs(Qu(budget), offer.price_per_gpu_hour, args.gpus)?;
         // Rent exactly the offer the budget was worked out for.
-        offer_id = Some(offer.offer_id);
+        offer_id = Some(OfferRef::new(offer.provider, offer.offer_id));
     }
     let request = LaunchRequest {
         offer_id,

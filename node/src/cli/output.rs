@@ -61,3 +61,16 @@ pub(crate) fn warn(text: &str) -> String {
 pub(crate) fn short(id: &str) -> String {
     id.chars().take(12).collect()
 }
+
+/// An offer's short name, as `qubix offers` shows it and `--offer` takes it: the first 8
+/// characters of its id and the last 6 of its provider's (provider ids all begin alike).
+pub(crate) fn short_offer(id: &qubix_protocol::OfferRef) -> String {
+    let offer: String = id.offer_id.to_string().chars().take(8).collect();
+    match id.provider {
+        Some(p) => {
+            let p = p.to_string();
+            format!("{offer}@{}", &p[p.len().saturating_sub(6)..])
+        }
+        None => offer,
+    }
+}

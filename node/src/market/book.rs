@@ -1,5 +1,9 @@
 //! The offer book: verified, unexpired offers, keyed by `(provider, offer id)` so sync pages
-//! are stable, replaced only by a higher sequence, bounded per provider and in total.
+//! are stable, replaced only by a higher sequence, bounded per provider and in total. An
+//! offer id is the provider's own name for its offer: two providers may use the same id, and
+//! neither hides the other. When the book is full, the offer that expires first makes room
+//! for one that lives longer. Withdrawals leave a tombstone only where they removed an offer,
+//! so a stranger cannot fill the tombstones.
 //! Offers live in slots; the key map and the secondary indexes ([`super::index`]) point at
 //! them, and every change to an offer goes through one place that keeps them in step.
 //! Searches read the indexes ([`super::plan`]); explain reads every offer.
@@ -51,7 +55,7 @@ pub enum Inserted {
     Stale,
     /// The provider already has the most offers allowed.
     ProviderFull,
-    /// The book is full.
+    /// The book is full of offers that live at least as long.
     BookFull,
 }
 
@@ -73,7 +77,8 @@ pub struct OfferBook {
     free: Vec<Slot>,
     keys: BTreeMap<OfferKey, Slot>,
     index: Indexes,
-    by_id: HashMap<OfferId, NodeId>,
+    /// The providers that publish each offer id (usually one).
+    by_id: HashMap<OfferId, Vec<NodeId>>,
     per_provider: HashMap<NodeId, usize>,
     tombstones: HashMap<OfferKey, (u64, UnixMillis)>,
     limits: BookLimits,
@@ -125,22 +130,32 @@ impl OfferBook {
         if count >= self.limits.per_provider {
             return Inserted::ProviderFull;
         }
-        if self.keys.len() >= self.limits.total {
+        if self.keys.len() >= self.limits.total && !self.evict_for(o.expires_at) {
             return Inserted::BookFull;
         }
-        // An offer id belongs to one provider: a second provider reusing it is ignored.
-        if self
-            .by_id
-            .get(&o.offer_id)
-            .is_some_and(|p| *p != o.provider)
-        {
-            return Inserted::Stale;
-        }
-        self.by_id.insert(o.offer_id, o.provider);
+        self.by_id.entry(o.offer_id).or_default().push(o.provider);
         *self.per_provider.entry(o.provider).or_default() += 1;
         let slot = self.store(offer);
         self.keys.insert(key, slot);
         Inserted::Added
+    }
+
+    /// Makes room for an offer expiring at `expires_at` by removing the offer that expires
+    /// first, if it expires sooner; whether there is room now.
+    fn evict_for(&mut self, expires_at: UnixMillis) -> bool {
+        let Some((soonest, slot)) = self.index.soonest_expiry() else {
+            return false;
+        };
+        if soonest >= expires_at {
+            return false;
+        }
+        let Some(key) = self
+            .slot(slot)
+            .map(|o| (o.payload().provider, o.payload().offer_id))
+        else {
+            return false;
+        };
+        self.remove(&key).is_some()
     }
 
     /// Puts a newer sequence of the offer in `slot` in its place.
@@ -185,10 +200,14 @@ impl OfferBook {
         if !newer_than_held {
             return false;
         }
-        if self.tombstones.len() < self.limits.tombstones {
+        let removed = self.remove(&key).is_some();
+        // Remember the withdrawal where it removed an offer (or raises a tombstone already
+        // kept): a stale copy of that offer arriving later stays out.
+        let known = removed || self.tombstones.contains_key(&key);
+        if known && (self.tombstones.len() < self.limits.tombstones || !removed) {
             self.tombstones.insert(key, (w.sequence, w.issued_at));
         }
-        self.remove(&key).is_some()
+        removed
     }
 
     fn remove(&mut self, key: &OfferKey) -> Option<Signed<Offer>> {
@@ -196,7 +215,12 @@ impl OfferBook {
         let removed = self.slots.get_mut(slot as usize)?.take()?;
         self.index.remove(slot, removed.payload());
         self.free.push(slot);
-        self.by_id.remove(&key.1);
+        if let Some(providers) = self.by_id.get_mut(&key.1) {
+            providers.retain(|p| *p != key.0);
+            if providers.is_empty() {
+                self.by_id.remove(&key.1);
+            }
+        }
         if let Some(n) = self.per_provider.get_mut(&key.0) {
             *n -= 1;
             if *n == 0 {
@@ -224,10 +248,19 @@ impl OfferBook {
         expired
     }
 
-    /// An offer by id.
-    pub fn get(&self, id: &OfferId) -> Option<&Signed<Offer>> {
-        let provider = self.by_id.get(id)?;
-        self.slot(*self.keys.get(&(*provider, *id))?)
+    /// An offer by its key.
+    pub fn get(&self, key: &OfferKey) -> Option<&Signed<Offer>> {
+        self.slot(*self.keys.get(key)?)
+    }
+
+    /// The offers published under `id`, by whichever providers use it.
+    pub fn with_offer_id(&self, id: &OfferId) -> Vec<&Signed<Offer>> {
+        self.by_id
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|provider| self.get(&(*provider, *id)))
+            .collect()
     }
 
     /// Every offer, in key order.
@@ -386,7 +419,10 @@ impl OfferBook {
         }
         assert_eq!(self.keys.len() + self.free.len(), self.slots.len());
         assert!(rebuilt == self.index, "the indexes differ from a rebuild");
-        assert_eq!(self.by_id.len(), self.keys.len());
+        assert_eq!(
+            self.by_id.values().map(Vec::len).sum::<usize>(),
+            self.keys.len()
+        );
         assert_eq!(self.per_provider.values().sum::<usize>(), self.keys.len());
     }
 }
@@ -465,7 +501,7 @@ mod tests {
         );
         assert_eq!(book.sweep(expiry, UnixMillis(0)).len(), 1);
         assert!(book.is_empty());
-        assert!(book.get(&offer(1).offer_id).is_none());
+        assert!(book.with_offer_id(&offer(1).offer_id).is_empty());
     }
 
     #[test]
@@ -492,5 +528,85 @@ mod tests {
         let unique: std::collections::HashSet<_> =
             seen.iter().map(|e| e.as_bytes().to_vec()).collect();
         assert_eq!(unique.len(), 35);
+    }
+
+    #[test]
+    fn a_second_provider_using_the_same_offer_id_shadows_nothing() {
+        let mut book = OfferBook::default();
+        let honest = offer(1);
+        let mut shadow = offer(2);
+        shadow.offer_id = honest.offer_id;
+        shadow.price_per_gpu_hour = qubix_protocol::Qu(1);
+        // The stranger publishes first: the honest offer still gets in.
+        assert_eq!(book.insert(signed(shadow.clone(), 1, 2)), Inserted::Added);
+        assert_eq!(book.insert(signed(honest.clone(), 1, 1)), Inserted::Added);
+        let both = book.with_offer_id(&honest.offer_id);
+        assert_eq!(both.len(), 2);
+        let key = (honest.provider, honest.offer_id);
+        assert_eq!(book.get(&key).unwrap().payload(), &honest);
+        // Withdrawing one leaves the other.
+        let w = OfferWithdrawal {
+            provider: shadow.provider,
+            offer_id: shadow.offer_id,
+            sequence: 2,
+            issued_at: shadow.issued_at,
+        };
+        assert!(book.withdraw(&w));
+        assert_eq!(book.with_offer_id(&honest.offer_id).len(), 1);
+        assert!(book.get(&key).is_some());
+        book.assert_consistent();
+    }
+
+    #[test]
+    fn a_full_book_makes_room_for_a_longer_lived_offer() {
+        let mut book = OfferBook::new(BookLimits {
+            per_provider: 10,
+            total: 2,
+            tombstones: 10,
+        });
+        let at = |seed: u8, secs: u64| {
+            let mut o = offer(seed);
+            o.expires_at = UnixMillis(o.issued_at.0 + secs * 1000);
+            o
+        };
+        assert_eq!(book.insert(signed(at(1, 600), 1, 1)), Inserted::Added);
+        assert_eq!(book.insert(signed(at(2, 900), 1, 2)), Inserted::Added);
+        // One expiring sooner than everything held does not get in…
+        assert_eq!(book.insert(signed(at(3, 300), 1, 3)), Inserted::BookFull);
+        // …one living longer replaces the one expiring first.
+        assert_eq!(book.insert(signed(at(4, 1200), 1, 4)), Inserted::Added);
+        assert_eq!(book.len(), 2);
+        assert!(book.with_offer_id(&offer(1).offer_id).is_empty());
+        book.assert_consistent();
+    }
+
+    #[test]
+    fn withdrawals_of_nothing_leave_no_tombstone() {
+        let mut book = OfferBook::new(BookLimits {
+            per_provider: 10,
+            total: 10,
+            tombstones: 1,
+        });
+        // A stranger withdraws offers it never published: nothing is remembered.
+        for i in 0..5u8 {
+            let w = OfferWithdrawal {
+                provider: node(9),
+                offer_id: OfferId::from_bytes([i; 16]),
+                sequence: 9,
+                issued_at: offer(9).issued_at,
+            };
+            assert!(!book.withdraw(&w));
+        }
+        assert!(book.tombstones.is_empty());
+        // A real withdrawal is remembered, so an older copy cannot come back.
+        book.insert(signed(offer(1), 5, 1));
+        let w = OfferWithdrawal {
+            provider: node(1),
+            offer_id: offer(1).offer_id,
+            sequence: 6,
+            issued_at: offer(1).issued_at,
+        };
+        assert!(book.withdraw(&w));
+        assert_eq!(book.insert(signed(offer(1), 5, 1)), Inserted::Stale);
     }
 }

@@ -150,6 +150,11 @@ impl Indexes {
         self.expiry.remove(&(offer.expires_at, slot));
     }
 
+    /// The offer that expires first, with its expiry.
+    pub(crate) fn soonest_expiry(&self) -> Option<(UnixMillis, Slot)> {
+        self.expiry.first().copied()
+    }
+
     /// Slots of the offers expired at `now`, soonest expiry first.
     pub(crate) fn expired(&self, now: UnixMillis) -> Vec<Slot> {
         self.expiry

@@ -45,6 +45,15 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         }
     }
 
+    /// Takes up to `n` tokens for `key` at `now`; returns how many it got.
+    pub fn take_up_to(&mut self, key: &K, n: usize, now: UnixMillis) -> usize {
+        let mut got = 0;
+        while got < n && self.allow(key, now) {
+            got += 1;
+        }
+        got
+    }
+
     /// Forgets keys whose bucket has refilled: they carry no state worth keeping.
     fn forget_full(&mut self, now: UnixMillis) {
         let (rate, burst) = (self.per_second, self.burst);

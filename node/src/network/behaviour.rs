@@ -143,10 +143,13 @@ fn gossipsub(
         app_specific_weight: 1.0,
         ..Default::default()
     };
-    // Every testnet node shares 127.0.0.1; co-location is not a sign of a Sybil there.
-    params
-        .ip_colocation_factor_whitelist
-        .insert(std::net::Ipv4Addr::LOCALHOST.into());
+    // Every node of a testnet on one machine shares 127.0.0.1; co-location is not a sign
+    // of a Sybil there. On mainnet it is, wherever the peers are.
+    if !settings.network.is_mainnet() {
+        params
+            .ip_colocation_factor_whitelist
+            .insert(std::net::Ipv4Addr::LOCALHOST.into());
+    }
     params.topics.insert(
         topic.hash(),
         TopicScoreParams {

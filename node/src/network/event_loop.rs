@@ -2,6 +2,7 @@
 //! [`NetworkEvent`]s, and keeps the replies of requests in flight. It never awaits the node
 //! service: events go out with `try_send`, and what does not fit is dropped and counted.
 
+use qubix_protocol::UnixMillis;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -145,6 +146,7 @@ pub(crate) struct EventLoop {
     syncs: InFlight<qubix_protocol::market::OfferSyncResponse>,
     dropped_events: u64,
     bootstrapped: bool,
+    penalties: super::penalty::Penalties<PeerId>,
 }
 
 impl EventLoop {
@@ -167,11 +169,13 @@ impl EventLoop {
             syncs: InFlight::default(),
             dropped_events: 0,
             bootstrapped: false,
+            penalties: super::penalty::Penalties::default(),
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut kad_refresh = tokio::time::interval(Duration::from_secs(300));
+        let mut decay = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 biased;
@@ -182,9 +186,22 @@ impl EventLoop {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = kad_refresh.tick() => { let _ = self.swarm.behaviour_mut().kad.bootstrap(); }
+                _ = decay.tick() => self.decay_penalties(),
             }
         }
         info!(dropped_events = self.dropped_events, "network task stopped");
+    }
+
+    /// Lets penalties fade: each penalised peer's application score follows its decayed
+    /// penalty.
+    fn decay_penalties(&mut self) {
+        if self.penalties.is_empty() {
+            return;
+        }
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        for (peer, score) in self.penalties.decay(UnixMillis::now()) {
+            gossipsub.set_application_score(&peer, score);
+        }
     }
 
     /// Hands an event to the service; false (and counted) when its queue is full.
@@ -215,7 +232,8 @@ impl EventLoop {
                 b.gossipsub
                     .report_message_validation_result(&message_id, &source, acceptance);
             }
-            Command::Penalize { peer, score } => {
+            Command::Penalize { peer, amount } => {
+                let score = self.penalties.add(&peer, amount, UnixMillis::now());
                 b.gossipsub.set_application_score(&peer, score);
             }
             Command::Dial { addr, reply } => {

@@ -8,6 +8,7 @@ mod behaviour;
 mod codec;
 mod conditions;
 mod event_loop;
+pub mod penalty;
 
 use std::time::Duration;
 
@@ -146,7 +147,7 @@ pub(crate) enum Command {
     },
     Penalize {
         peer: PeerId,
-        score: f64,
+        amount: f64,
     },
     Dial {
         addr: Multiaddr,
@@ -236,9 +237,10 @@ impl NetworkHandle {
         .await
     }
 
-    /// Sets a peer's application score (negative for abuse such as floods).
-    pub async fn penalize(&self, peer: PeerId, score: f64) -> Result<(), NetworkError> {
-        self.tell(Command::Penalize { peer, score }).await
+    /// Adds `amount` to a peer's penalty for abuse such as floods: its application score
+    /// goes down by that much, and recovers as the penalty decays.
+    pub async fn penalize(&self, peer: PeerId, amount: f64) -> Result<(), NetworkError> {
+        self.tell(Command::Penalize { peer, amount }).await
     }
 
     /// Dials an address.

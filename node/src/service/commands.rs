@@ -467,6 +467,7 @@ impl Service {
                 .items
                 .iter()
                 .map(|f| OfferView {
+                    id: qubix_protocol::OfferRef::new(f.offer.provider, f.offer.offer_id),
                     offer: f.offer.clone(),
                     reliability: f.reliability,
                 })

@@ -2,7 +2,7 @@
 //! floods), offer sync with new peers, and, on a provider, publishing signed offers for its
 //! free GPUs, republishing before expiry and withdrawing them at shutdown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use super::{Internal, MAX_SYNC_PAGES, ProviderSetup, Service, ServiceError};
 use crate::gpu::GpuDevice;
 use crate::keys::NodeKey;
-use crate::market::{Change, Verdict, judge_gossip, judge_offer};
+use crate::market::{Change, RateLimiter, Verdict, judge_gossip, judge_offer};
 use crate::negotiation::{OfferCapacity, ProviderDesk};
 
 /// One offer per GPU model on this host.
@@ -29,6 +29,32 @@ struct OfferGroup {
     offer_id: OfferId,
     devices: Vec<GpuDevice>,
     capacity: OfferCapacity,
+}
+
+/// What bounds a peer's share of this node's market work: gossip per second, offer-sync
+/// pages served per second, and offers its sync pages may add (a budget that refills over
+/// an hour), so a peer posing as many providers can neither flood nor fill the book.
+#[derive(Debug)]
+pub(crate) struct MarketGuards {
+    pub(super) gossip: RateLimiter<PeerId>,
+    pub(super) sync_served: RateLimiter<PeerId>,
+    pub(super) sync_added: RateLimiter<PeerId>,
+    /// Peers whose book this node fetched since they connected.
+    pub(super) synced: HashSet<PeerId>,
+}
+
+impl MarketGuards {
+    /// Guards letting one peer's sync add at most `offers_per_sync` offers (refilled over an
+    /// hour).
+    pub(crate) fn new(offers_per_sync: usize) -> Self {
+        let budget = offers_per_sync.max(1) as f64;
+        Self {
+            gossip: RateLimiter::new(50.0, 200.0, 10_000),
+            sync_served: RateLimiter::new(20.0, 100.0, 10_000),
+            sync_added: RateLimiter::new(budget / 3600.0, budget, 10_000),
+            synced: HashSet::new(),
+        }
+    }
 }
 
 pub(crate) struct Provider {
@@ -306,9 +332,9 @@ impl Service {
         data: Vec<u8>,
     ) {
         let now = UnixMillis::now();
-        if !self.gossip_rate.allow(&from, now) {
+        if !self.market_guards.gossip.allow(&from, now) {
             let _ = self.net.report(id, from, MessageAcceptance::Ignore).await;
-            let _ = self.net.penalize(from, -50.0).await;
+            let _ = self.net.penalize(from, 50.0).await;
             debug!(peer = %from, "gossip rate exceeded");
             return;
         }
@@ -324,9 +350,10 @@ impl Service {
 
     fn emit_change(&self, change: Option<Change>) {
         let event = match change {
-            Some(Change::Upserted((provider, offer_id))) => match self.book.get(&offer_id) {
-                Some(o) if o.payload().provider == provider => Event::OfferUpdated {
+            Some(Change::Upserted(key)) => match self.book.get(&key) {
+                Some(o) => Event::OfferUpdated {
                     offer: Box::new(OfferView {
+                        id: qubix_protocol::OfferRef::new(key.0, key.1),
                         offer: o.payload().clone(),
                         reliability: None,
                     }),
@@ -341,8 +368,33 @@ impl Service {
         let _ = self.events.send(event);
     }
 
+    /// Serves a page of this node's book to `peer`, within its rate (an empty page past
+    /// it).
+    pub(super) async fn serve_sync(
+        &mut self,
+        peer: PeerId,
+        request: OfferSyncRequest,
+        channel: libp2p::request_response::ResponseChannel<
+            qubix_protocol::market::OfferSyncResponse,
+        >,
+    ) {
+        let (offers, next) = if self
+            .market_guards
+            .sync_served
+            .allow(&peer, UnixMillis::now())
+        {
+            self.book.page(request.after, request.limit)
+        } else {
+            debug!(%peer, "offer-sync rate exceeded: an empty page");
+            (Vec::new(), None)
+        };
+        let response = qubix_protocol::market::OfferSyncResponse { offers, next };
+        debug!(%peer, offers = response.offers.len(), "serving an offer-sync page");
+        let _ = self.net.respond_sync(channel, response).await;
+    }
+
     pub(super) fn start_sync(&mut self, peer: PeerId) {
-        if self.synced.insert(peer) {
+        if self.market_guards.synced.insert(peer) {
             self.fetch_sync_page(peer, None, 0);
         }
     }
@@ -376,11 +428,13 @@ impl Service {
         peer: PeerId,
         offers: Vec<Envelope>,
         next: Option<(NodeId, OfferId)>,
-        page: u32,
+        page_number: u32,
     ) {
         let now = UnixMillis::now();
         let mut rejected = 0usize;
-        for envelope in offers.iter().take(usize::from(SYNC_PAGE_MAX)) {
+        let page = offers.len().min(usize::from(SYNC_PAGE_MAX));
+        let allowed = self.market_guards.sync_added.take_up_to(&peer, page, now);
+        for envelope in offers.iter().take(allowed) {
             let (verdict, change) =
                 judge_offer(&mut self.book, &self.network_name, envelope, None, now);
             if let Verdict::Reject(_) = verdict {
@@ -391,11 +445,15 @@ impl Service {
         if rejected > 0 {
             warn!(%peer, rejected, "offer sync page carried invalid offers");
         }
+        if allowed < page {
+            warn!(%peer, allowed, page, "offer sync stopped: the peer's sync budget is spent");
+            return;
+        }
         match next {
-            Some(after) if page + 1 < MAX_SYNC_PAGES && rejected == 0 => {
-                self.fetch_sync_page(peer, Some(after), page + 1)
+            Some(after) if page_number + 1 < MAX_SYNC_PAGES && rejected == 0 => {
+                self.fetch_sync_page(peer, Some(after), page_number + 1)
             }
-            _ => debug!(%peer, pages = page + 1, book = self.book.len(), "offer sync done"),
+            _ => debug!(%peer, pages = page_number + 1, book = self.book.len(), "offer sync done"),
         }
     }
 

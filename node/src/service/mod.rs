@@ -16,7 +16,7 @@ mod negotiate;
 mod payments;
 mod refunds;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -96,6 +96,8 @@ pub struct ServiceSetup {
     pub ledger: qubix_ledger::book::Ledger,
     /// The payment terms this node accepts as a consumer.
     pub terms_limits: crate::negotiation::TermsLimits,
+    /// How many offers one peer's offer sync may add (refilled over an hour).
+    pub offers_per_sync: usize,
 }
 
 /// Results of spawned tasks.
@@ -176,7 +178,7 @@ pub(crate) struct Service {
     store: Store,
     wallet_identity: String,
     book: OfferBook,
-    gossip_rate: RateLimiter<PeerId>,
+    market_guards: market::MarketGuards,
     negotiate_rate: RateLimiter<PeerId>,
     admission: admission::Admission,
     job_guards: job_requests::JobGuards,
@@ -185,7 +187,6 @@ pub(crate) struct Service {
     provider: Option<market::Provider>,
     desk: ProviderDesk,
     jobs: HashMap<AgreementId, JobRecord>,
-    synced: HashSet<PeerId>,
     events: broadcast::Sender<Event>,
     internal_tx: mpsc::Sender<Internal>,
     started_at: UnixMillis,
@@ -262,7 +263,7 @@ pub fn start(
         store: setup.store,
         wallet_identity: setup.wallet_identity.clone(),
         book: OfferBook::default(),
-        gossip_rate: RateLimiter::new(50.0, 200.0, 10_000),
+        market_guards: market::MarketGuards::new(setup.offers_per_sync),
         negotiate_rate: RateLimiter::new(20.0, 100.0, 10_000),
         admission: admission::Admission::default(),
         job_guards: job_requests::JobGuards::new(nonces),
@@ -271,7 +272,6 @@ pub fn start(
         provider,
         desk,
         jobs,
-        synced: HashSet::new(),
         events: events.clone(),
         internal_tx,
         started_at: UnixMillis::now(),
@@ -391,12 +391,7 @@ impl Service {
                 peer,
                 request,
                 channel,
-            } => {
-                let (offers, next) = self.book.page(request.after, request.limit);
-                let response = qubix_protocol::market::OfferSyncResponse { offers, next };
-                tracing::debug!(%peer, offers = response.offers.len(), "serving an offer-sync page");
-                let _ = self.net.respond_sync(channel, response).await;
-            }
+            } => self.serve_sync(peer, request, channel).await,
             NetworkEvent::Negotiate {
                 peer,
                 request,
@@ -412,7 +407,7 @@ impl Service {
                 self.start_sync(peer);
             }
             NetworkEvent::PeerDisconnected(peer) => {
-                self.synced.remove(&peer);
+                self.market_guards.synced.remove(&peer);
                 self.emit_peer(peer, false);
             }
             NetworkEvent::Listening(_) => {}

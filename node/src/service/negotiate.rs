@@ -8,7 +8,7 @@ use qubix_protocol::control::JobState;
 use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse};
 use qubix_protocol::offer::Offer;
 use qubix_protocol::topics::Network;
-use qubix_protocol::{Qu, UnixMillis};
+use qubix_protocol::{OfferRef, Qu, UnixMillis};
 use tracing::warn;
 
 use super::{Internal, Service, ServiceError};
@@ -99,15 +99,8 @@ impl Service {
                 Some("gpus".into()),
             ));
         }
-        if let Some(id) = launch.offer_id {
-            let offer = self.book.get(&id).ok_or_else(|| {
-                ServiceError::Api(
-                    ErrorCode::NotFound,
-                    format!("no offer {id} in the market; it may have expired or been rented"),
-                    Some("offer_id".into()),
-                )
-            })?;
-            return Ok(offer.payload().clone());
+        if let Some(named) = launch.offer_id {
+            return self.named_offer(named);
         }
         let q = launch.query.clone().unwrap_or_default();
         let query = qubix_protocol::query::Query::parse(&format!("{q} num_gpus>={}", launch.gpus))
@@ -123,6 +116,45 @@ impl Service {
                 Some("query".into()),
             )
         })
+    }
+
+    /// The offer `named` names: the provider's own offer, or the only one published under
+    /// a bare offer id.
+    fn named_offer(&self, named: OfferRef) -> Result<Offer, ServiceError> {
+        let missing = || {
+            ServiceError::Api(
+                ErrorCode::NotFound,
+                format!("no offer {named} in the market; it may have expired or been rented"),
+                Some("offer_id".into()),
+            )
+        };
+        if let Some(provider) = named.provider {
+            let offer = self
+                .book
+                .get(&(provider, named.offer_id))
+                .ok_or_else(missing)?;
+            return Ok(offer.payload().clone());
+        }
+        match self.book.with_offer_id(&named.offer_id).as_slice() {
+            [] => Err(missing()),
+            [one] => Ok(one.payload().clone()),
+            several => {
+                let names: Vec<String> = several
+                    .iter()
+                    .map(|o| OfferRef::new(o.payload().provider, o.payload().offer_id).to_string())
+                    .collect();
+                Err(ServiceError::Api(
+                    ErrorCode::InvalidValue,
+                    format!(
+                        "{} providers publish offer id {}; name one: {}",
+                        several.len(),
+                        named.offer_id,
+                        names.join(", ")
+                    ),
+                    Some("offer_id".into()),
+                ))
+            }
+        }
     }
 
     pub(super) fn record_agreement(&mut self, record: JobRecord) -> Result<Instance, ServiceError> {

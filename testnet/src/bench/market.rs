@@ -241,6 +241,7 @@ pub async fn join_to_full_book(count: usize, rtt_ms: f64) -> Result<Figure, Test
         start_seeder("bench-join", synthetic_offers("bench-join", count)).await?;
     let mut net = Testnet::new("bench-join")?;
     net.set_bootstrap(vec![seeder]);
+    net.set_max_offers_per_sync(count);
     let started = Instant::now();
     let i = net.add(NodeSpec::consumer("joiner")).await?;
     let h = net.nodes[i].handle().clone();

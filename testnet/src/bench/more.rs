@@ -132,6 +132,7 @@ pub async fn http_query(count: usize) -> Result<Vec<Figure>, TestnetError> {
     let (seeder, shutdown) = super::market::start_seeder("bench-http", book.clone()).await?;
     let mut net = Testnet::new("bench-http")?;
     net.set_bootstrap(vec![seeder]);
+    net.set_max_offers_per_sync(count);
     let mut spec = NodeSpec::consumer("consumer");
     spec.gateway = Some(([127, 0, 0, 1], 0).into());
     let i = net.add(spec).await?;

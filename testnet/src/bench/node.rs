@@ -72,6 +72,7 @@ pub async fn node_memory(offers: usize) -> Result<Vec<Figure>, TestnetError> {
         price: None,
         country: None,
         gateway: Some(([127, 0, 0, 1], 0).into()),
+        max_offers_per_sync: Some(offers),
     };
     let idle = NodeProcess::start(&binary, &spec("idle", vec![])).await?;
     let full = NodeProcess::start(&binary, &spec("full", vec![seeder])).await?;

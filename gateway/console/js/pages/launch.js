@@ -64,14 +64,16 @@ export async function render(ctx) {
   const page = await get('/offers?limit=1000');
   const wanted = ctx.query.get('offer');
   const offers = page.offers;
-  const state = { step: 0, template: TEMPLATES[0], offerId: wanted || (offers[0] && offers[0].offer.offer_id), form: null };
+  // Offers are named `<offer id>@<provider>`; an older link may carry the offer id alone.
+  const state = { step: 0, template: TEMPLATES[0], offerId: wanted || (offers[0] && offers[0].id), form: null };
   if (offers.length === 0) {
     replace(ctx.root, h('h1', {}, 'Launch instance'), h('div', { class: 'alert alert-warn' }, 'No offers are known yet. ', h('a', { href: '#/marketplace' }, 'Open the marketplace'), ' and wait for providers to appear.'));
     return;
   }
   const body = h('div', { class: 'wizard-body' });
   replace(ctx.root, h('div', { class: 'page-head' }, h('div', {}, h('h1', {}, 'Launch instance'), h('p', { class: 'lead' }, 'Rent GPUs from a provider and run a container on them.'))), h('div', { id: 'wizard-steps' }), body);
-  const offerOf = () => offers.find((o) => o.offer.offer_id === state.offerId) || offers[0];
+  const offerOf = () => offers.find((o) => o.id === state.offerId || o.offer.offer_id === state.offerId) || offers[0];
+  state.offerId = offerOf().id;
   const show = () => {
     replace(document.getElementById('wizard-steps'), stepper(state.step));
     const views = [templateStep, configureStep, reviewStep];
@@ -104,7 +106,7 @@ function configureStep(state, offerOf, offers, go) {
   const f = state.form || { image: t.image, command: t.command, env: t.env || '', ports: t.ports, gpus: 1, disk: 50, hours: 2, maxPrice: '' };
   state.form = f;
   const offer = offerOf().offer;
-  const select = h('select', {}, offers.map((o) => h('option', { value: o.offer.offer_id, selected: o.offer.offer_id === offer.offer_id },
+  const select = h('select', {}, offers.map((o) => h('option', { value: o.id, selected: o.id === state.offerId },
     `${o.offer.gpu.model} × ${o.offer.gpu_count} · ${o.offer.location.country} · ${qu(o.offer.price_per_gpu_hour)}/GPU-h${o.offer.simulated ? ' · simulated' : ''}`)));
   select.addEventListener('change', () => { state.offerId = select.value; go(1); });
   const input = (key, attrs) => {
@@ -154,7 +156,7 @@ function buildRequest(state, offer) {
   if (!Number.isInteger(gpus) || gpus < 1 || gpus > offer.gpu_count) throw new Error(`GPUs must be 1 to ${offer.gpu_count}.`);
   if (!(hours > 0)) throw new Error('The duration must be above 0 hours.');
   const request = {
-    offer_id: offer.offer_id, image: f.image.trim(), command: splitArgs(f.command), env: parseEnv(f.env),
+    offer_id: state.offerId, image: f.image.trim(), command: splitArgs(f.command), env: parseEnv(f.env),
     ports: parsePorts(f.ports), gpus, duration_secs: Math.round(hours * 3600),
   };
   if (Number(f.disk) > 0) request.disk_gib = Number(f.disk);

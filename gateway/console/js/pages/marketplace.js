@@ -26,7 +26,7 @@ function columns() {
     { key: 'price', label: 'Price / GPU-h', align: 'right', sort: (o) => o.offer.price_per_gpu_hour, render: (o) => h('strong', {}, qu(o.offer.price_per_gpu_hour)) },
     { key: 'reliability', label: 'Reliability', align: 'right', sort: (o) => o.reliability ?? -1, render: reliability },
     { key: 'provider', label: 'Provider', sort: (o) => o.offer.provider, render: (o) => shortId(o.offer.provider, 4) },
-    { key: 'action', label: 'Action', sortable: false, render: (o) => h('a', { class: 'btn btn-small btn-primary', href: `#/launch?offer=${o.offer.offer_id}` }, 'Launch') },
+    { key: 'action', label: 'Action', sortable: false, render: (o) => h('a', { class: 'btn btn-small btn-primary', href: `#/launch?offer=${encodeURIComponent(o.id)}` }, 'Launch') },
   ];
 }
 
@@ -64,7 +64,7 @@ function explainView(x) {
 
 export async function render(ctx) {
   ctx.crumbs([['Marketplace']]);
-  const table = dataTable(columns(), { id: 'offers-table', label: 'Offers', pageSize: 10, sortKey: 'price', empty: 'No offer matches.', rowData: (o) => ({ offer: o.offer.offer_id }) });
+  const table = dataTable(columns(), { id: 'offers-table', label: 'Offers', pageSize: 10, sortKey: 'price', empty: 'No offer matches.', rowData: (o) => ({ offer: o.id }) });
   const queryInput = h('input', { id: 'query', type: 'search', spellcheck: 'false', autocomplete: 'off', placeholder: 'gpu_name=RTX_4090 num_gpus>=2 price<=1500 location in [DE,FR]', 'aria-describedby': 'query-error query-help' });
   const queryError = h('p', { id: 'query-error', class: 'field-error', role: 'alert' });
   const effective = h('code', { id: 'effective-query' });

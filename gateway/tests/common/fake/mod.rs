@@ -175,7 +175,10 @@ impl FakeNode {
         if let Some(id) = request.offer_id {
             return offers
                 .into_iter()
-                .find(|o| o.offer.offer_id == id)
+                .find(|o| match id.provider {
+                    Some(_) => o.id == id,
+                    None => o.offer.offer_id == id.offer_id,
+                })
                 .ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::NotFound,
