@@ -43,7 +43,8 @@ pub mod wallet;
 pub use book::{Account, Ledger, LedgerConfig, LedgerError};
 pub use rpc::{RpcClient, RpcConfig, RpcError};
 pub use settle::{
-    FinalTransfer, IncomingTransfer, PaymentPurpose, QubicSettlement, Settlement, SettlementConfig,
-    SettlementError, TransferId, TransferState, TransferStatus,
+    ChainTransferIn, FinalTransfer, IncomingScan, IncomingTransfer, PaymentPurpose,
+    QubicSettlement, Settlement, SettlementConfig, SettlementError, TransferId, TransferState,
+    TransferStatus,
 };
 pub use wallet::{Wallet, WalletError};

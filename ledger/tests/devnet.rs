@@ -4,6 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+#[path = "devnet/faucet.rs"]
+mod faucet;
+#[path = "devnet/https.rs"]
+mod https;
+#[path = "devnet/identity_transactions.rs"]
+mod identity_transactions;
 
 use common::{devnet_with, keypair, rpc_config};
 use qubix_ledger::qubic::build_transfer;

@@ -3,7 +3,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+#[path = "rpc_client/body_limit.rs"]
+mod body_limit;
 mod common;
+#[path = "rpc_client/identity_transactions.rs"]
+mod identity_transactions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

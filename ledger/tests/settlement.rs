@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+#[path = "settlement/incoming_scan.rs"]
+mod incoming_scan;
 
 use std::time::Duration;
 

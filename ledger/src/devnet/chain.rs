@@ -1,6 +1,6 @@
 //! The devnet's chain: balances, ticks, transactions scheduled by target tick and executed
-//! with Qubic's semantics (SPEC §5), processed intervals, and injectable faults. Pure state;
-//! the server and the handle lock it briefly.
+//! with Qubic's semantics (SPEC §5), fundings from the faucet, processed intervals, and
+//! injectable faults. Pure state; the server and the handle lock it briefly.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -10,7 +10,9 @@ use base64::engine::general_purpose::STANDARD;
 use qubix_protocol::UnixMillis;
 use serde::{Deserialize, Serialize};
 
-use crate::qubic::{PublicKey, SignedTransaction, TxError};
+use super::{archive, faucet};
+use crate::qubic::{KeyPair, PublicKey, SignedTransaction, TxError, TxId};
+use crate::rpc::identity_query::{IdentityTransactions, IdentityTransactionsRequest};
 use crate::rpc::{Balance, Broadcast, ChainTransaction, LastProcessedTick, TickInfo, TickInterval};
 
 /// The message the real RPC gives when no peer took a transaction.
@@ -80,17 +82,23 @@ pub(crate) struct Chain {
     seen: HashSet<String>,
     included: HashMap<String, ChainTransaction>,
     intervals: Vec<TickInterval>,
+    faucet: KeyPair,
     pub(crate) faults: Faults,
 }
 
 impl Chain {
-    /// A chain whose current tick is `initial_tick`.
+    /// A chain whose current tick is `initial_tick`, with the faucet's genesis balance.
     pub(crate) fn new(initial_tick: u32, epoch: u32) -> Chain {
+        let faucet = faucet::key_pair();
+        let genesis = Entity {
+            incoming: faucet::GENESIS,
+            ..Entity::default()
+        };
         Chain {
             tick: initial_tick,
             epoch,
             initial_tick,
-            entities: HashMap::new(),
+            entities: HashMap::from([(faucet.public_key(), genesis)]),
             scheduled: BTreeMap::new(),
             seen: HashSet::new(),
             included: HashMap::new(),
@@ -99,6 +107,7 @@ impl Chain {
                 first_tick: initial_tick,
                 last_tick: initial_tick.saturating_sub(1),
             }],
+            faucet,
             faults: Faults::default(),
         }
     }
@@ -170,11 +179,25 @@ impl Chain {
             .collect()
     }
 
-    pub(crate) fn fund(&mut self, key: PublicKey, amount: u64) {
-        let e = self.entities.entry(key).or_default();
-        e.incoming = e.incoming.saturating_add(amount);
-        e.incoming_count = e.incoming_count.saturating_add(1);
-        e.last_incoming_tick = self.tick;
+    /// The faucet's public key.
+    pub(crate) fn faucet(&self) -> PublicKey {
+        self.faucet.public_key()
+    }
+
+    /// Sends `amount` from the faucet to `key` in the current tick: signed transfers
+    /// (several above the per-transaction maximum), included at once with money moved.
+    /// Returns the last transfer's id; `None` for 0 QU.
+    pub(crate) fn fund(&mut self, key: PublicKey, amount: u64) -> Result<Option<TxId>, TxError> {
+        let tick = self.tick;
+        let mut last = None;
+        for part in faucet::parts(amount) {
+            let tx = faucet::transfer(&self.faucet, key, part, tick, |id| self.seen.contains(id))?;
+            self.seen.insert(tx.id().to_string());
+            self.move_money(self.faucet.public_key(), key, part, tick);
+            self.record(&tx, tick, true);
+            last = Some(tx.id());
+        }
+        Ok(last)
     }
 
     pub(crate) fn balance_of(&self, key: &PublicKey) -> u64 {
@@ -199,6 +222,15 @@ impl Chain {
 
     pub(crate) fn transaction(&self, id: &str) -> Option<ChainTransaction> {
         self.included.get(id).cloned()
+    }
+
+    /// `POST /getTransactionsForIdentity` over processed ticks.
+    pub(crate) fn transactions_for_identity(
+        &self,
+        request: &IdentityTransactionsRequest,
+    ) -> Result<IdentityTransactions, Refusal> {
+        let last = self.last_processed().tick_number;
+        archive::transactions_for_identity(self.included.values(), request, last)
     }
 
     /// `POST /broadcast-transaction`, in the real service's order of checks.
@@ -298,19 +330,29 @@ impl Chain {
         let amount = body.amount();
         let money_flew = amount > 0 && self.balance_of(&body.source()) >= amount;
         if money_flew {
-            let src = self.entities.entry(body.source()).or_default();
-            src.outgoing = src.outgoing.saturating_add(amount);
-            src.outgoing_count = src.outgoing_count.saturating_add(1);
-            src.last_outgoing_tick = tick;
-            let dst = self.entities.entry(body.destination()).or_default();
-            dst.incoming = dst.incoming.saturating_add(amount);
-            dst.incoming_count = dst.incoming_count.saturating_add(1);
-            dst.last_incoming_tick = tick;
+            self.move_money(body.source(), body.destination(), amount, tick);
         }
+        self.record(tx, tick, money_flew);
+    }
+
+    fn move_money(&mut self, from: PublicKey, to: PublicKey, amount: u64, tick: u32) {
+        let src = self.entities.entry(from).or_default();
+        src.outgoing = src.outgoing.saturating_add(amount);
+        src.outgoing_count = src.outgoing_count.saturating_add(1);
+        src.last_outgoing_tick = tick;
+        let dst = self.entities.entry(to).or_default();
+        dst.incoming = dst.incoming.saturating_add(amount);
+        dst.incoming_count = dst.incoming_count.saturating_add(1);
+        dst.last_incoming_tick = tick;
+    }
+
+    /// Adds `tx` to the archive as included in `tick`.
+    fn record(&mut self, tx: &SignedTransaction, tick: u32, money_flew: bool) {
+        let body = tx.body();
         let id = tx.id().to_string();
         let record = ChainTransaction {
             hash: id.clone(),
-            amount,
+            amount: body.amount(),
             source: body.source().identity().to_string(),
             destination: body.destination().identity().to_string(),
             tick_number: tick,
@@ -321,7 +363,7 @@ impl Chain {
             signature: STANDARD.encode(tx.signature().as_bytes()),
             money_flew,
         };
-        tracing::debug!(tx = %id, tick, amount, money_flew, "devnet executed a transaction");
+        tracing::debug!(tx = %id, tick, amount = body.amount(), money_flew, "devnet included a transaction");
         self.included.insert(id, record);
     }
 }

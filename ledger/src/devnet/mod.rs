@@ -1,4 +1,4 @@
-//! A local Qubic devnet (feature `devnet`): an HTTP server on 127.0.0.1 speaking the RPC
+//! A local Qubic devnet (feature `devnet`): an HTTP(S) server on 127.0.0.1 speaking the RPC
 //! subset the ledger uses, with the real services' paths, JSON shapes and errors, so the
 //! same client code runs against it as against `rpc.qubic.org`.
 //!
@@ -11,11 +11,18 @@
 //!   deterministic tests.
 //! * Faults: drop transactions, skip a tick interval, stall ticks (epoch transition), fail
 //!   broadcasts with 500, or take a transaction but answer 500.
+//! * Funding ([`DevnetHandle::fund`], [`DevnetConfig::funded`]) is a signed transfer from a
+//!   faucet identity, so it shows in the archive like any payment.
+//! * With [`DevnetConfig::tls`] it serves https ([`tls::self_signed`] makes a certificate).
 //!
-//! `chain` holds the state; `server` the axum routes.
+//! `chain` holds the state; `faucet` the funding identity; `archive` answers
+//! `getTransactionsForIdentity`; `server` the axum routes; [`tls`] the https side.
 
+mod archive;
 mod chain;
+mod faucet;
 mod server;
+pub mod tls;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -28,13 +35,14 @@ use crate::rpc::ChainTransaction;
 
 use chain::Chain;
 use server::Shared;
+pub use tls::{DevnetTls, SelfSigned};
 
 /// How the devnet runs.
 #[derive(Debug, Clone)]
 pub struct DevnetConfig {
     /// How often a tick is processed; `None` for manual ticks only.
     pub tick_period: Option<Duration>,
-    /// Identities funded at start, with their QU.
+    /// Identities funded at start (by faucet transfers in the first tick), with their QU.
     pub funded: Vec<(Identity, u64)>,
     /// The first tick.
     pub initial_tick: u32,
@@ -43,6 +51,8 @@ pub struct DevnetConfig {
     /// Where the chain is saved by [`DevnetHandle::save`] and restored from at start, when
     /// the file exists (then `funded` is not applied again).
     pub state: Option<std::path::PathBuf>,
+    /// Serve https with this certificate instead of plain http.
+    pub tls: Option<DevnetTls>,
 }
 
 impl Default for DevnetConfig {
@@ -53,6 +63,7 @@ impl Default for DevnetConfig {
             initial_tick: 20_000_000,
             epoch: 150,
             state: None,
+            tls: None,
         }
     }
 }
@@ -76,6 +87,23 @@ pub enum DevnetError {
         /// How long was waited.
         timeout: Duration,
     },
+    /// The TLS setting cannot be used.
+    #[error(
+        "devnet TLS: {reason}; pass a PEM certificate chain and its PEM private key \
+         (devnet::tls::self_signed makes both)"
+    )]
+    Tls {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The faucet could not sign a funding transfer.
+    #[error("devnet could not fund {identity}: {reason}")]
+    Funding {
+        /// The identity to fund.
+        identity: String,
+        /// Why.
+        reason: String,
+    },
     /// The saved chain could not be read or written.
     #[error(
         "devnet state {path}: {reason}; delete the file to start a fresh devnet (balances and \
@@ -96,29 +124,16 @@ pub struct Devnet;
 impl Devnet {
     /// Starts a devnet on 127.0.0.1 (a free port) in the current tokio runtime.
     pub async fn start(config: DevnetConfig) -> Result<DevnetHandle, DevnetError> {
-        let saved = match &config.state {
-            Some(path) if path.exists() => Some(load(path)?),
-            _ => None,
-        };
-        let restored = saved.is_some();
-        let chain = match saved {
-            Some(chain) => chain,
-            None => {
-                let mut chain = Chain::new(config.initial_tick, config.epoch);
-                for (identity, amount) in &config.funded {
-                    chain.fund(identity.public_key(), *amount);
-                }
-                chain
-            }
-        };
-        let initial_tick = chain.tick();
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+        let (chain, restored) = initial_chain(&config)?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(DevnetError::Bind)?;
         let addr = listener.local_addr().map_err(DevnetError::Bind)?;
-        let (ticks, _) = watch::channel(initial_tick);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let (ticks, _) = watch::channel(chain.tick());
         let handle = DevnetHandle {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             chain: Arc::new(Mutex::new(chain)),
             ticks: Arc::new(ticks),
             cancel: CancellationToken::new(),
@@ -129,19 +144,50 @@ impl Devnet {
             chain: handle.chain.clone(),
         });
         let cancel = handle.cancel.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "devnet server stopped");
+        match tls {
+            None => tokio::spawn(serve(listener, router, cancel)),
+            Some(tls) => {
+                let listener = tls::TlsListener::start(listener, tls, cancel.clone())
+                    .map_err(DevnetError::Bind)?;
+                tokio::spawn(serve(listener, router, cancel))
             }
-        });
+        };
         if let Some(period) = config.tick_period {
             tokio::spawn(tick_loop(handle.clone(), period));
         }
         tracing::info!(url = %handle.url, "devnet started");
         Ok(handle)
+    }
+}
+
+/// The saved chain when there is one (then `true`), else a fresh one with `funded` paid
+/// by the faucet.
+fn initial_chain(config: &DevnetConfig) -> Result<(Chain, bool), DevnetError> {
+    if let Some(path) = config.state.as_ref().filter(|p| p.exists()) {
+        return Ok((load(path)?, true));
+    }
+    let mut chain = Chain::new(config.initial_tick, config.epoch);
+    for (identity, amount) in &config.funded {
+        chain
+            .fund(identity.public_key(), *amount)
+            .map_err(|e| DevnetError::Funding {
+                identity: identity.to_string(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok((chain, false))
+}
+
+async fn serve<L>(listener: L, router: axum::Router, cancel: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    if let Err(e) = served {
+        tracing::warn!(error = %e, "devnet server stopped");
     }
 }
 
@@ -187,14 +233,28 @@ impl DevnetHandle {
         f(&mut chain)
     }
 
-    /// The base URL to give the RPC client (`http://127.0.0.1:<port>`).
+    /// The base URL to give the RPC client: `http://127.0.0.1:<port>`, or
+    /// `https://127.0.0.1:<port>` with [`DevnetConfig::tls`].
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Adds QU to an identity (a faucet).
-    pub fn fund(&self, identity: &Identity, amount: u64) {
-        self.with(|c| c.fund(identity.public_key(), amount));
+    /// Sends `amount` QU to `identity` from the faucet: a signed transfer included in the
+    /// current tick with `moneyFlew`, so the balance grows at once and the archive lists
+    /// the transfer once the tick is processed. Returns its id (the last one's when the
+    /// amount needed several transfers); `None` for 0 QU, which sends nothing.
+    pub fn fund(&self, identity: &Identity, amount: u64) -> Option<TxId> {
+        let funded = self.with(|c| c.fund(identity.public_key(), amount));
+        funded.unwrap_or_else(|e| {
+            // Unreachable: the faucet splits amounts and signs for its own key.
+            tracing::error!(identity = %identity, amount, error = %e, "devnet faucet failed");
+            None
+        })
+    }
+
+    /// The faucet identity that [`DevnetHandle::fund`] pays from.
+    pub fn faucet(&self) -> Identity {
+        self.with(|c| c.faucet().identity())
     }
 
     /// An identity's balance.

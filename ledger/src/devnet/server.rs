@@ -16,6 +16,7 @@ use serde_json::json;
 use super::chain::{Chain, Refusal};
 use crate::qubic::Identity;
 use crate::rpc::ErrorBody;
+use crate::rpc::identity_query::IdentityTransactionsRequest;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -39,6 +40,10 @@ pub(crate) fn router(shared: Shared) -> Router {
         .route("/query/v1/getLastProcessedTick", get(last_processed))
         .route("/query/v1/getProcessedTickIntervals", get(intervals))
         .route("/query/v1/getTransactionByHash", post(transaction))
+        .route(
+            "/query/v1/getTransactionsForIdentity",
+            post(transactions_for_identity),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "Not Found") })
         .with_state(shared)
 }
@@ -87,8 +92,13 @@ async fn broadcast(State(s): State<Shared>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
     };
-    match s.with(|c| c.broadcast(&request.encoded_transaction)) {
-        Ok(done) => ok(done),
+    answer(s.with(|c| c.broadcast(&request.encoded_transaction)))
+}
+
+/// The value, or the refusal as a grpc-gateway error.
+fn answer<T: serde::Serialize>(result: Result<T, Refusal>) -> Response {
+    match result {
+        Ok(value) => ok(value),
         Err(Refusal { status, message }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error(status, &message)
@@ -118,4 +128,12 @@ async fn transaction(State(s): State<Shared>, body: Bytes) -> Response {
         Some(tx) => ok(tx),
         None => error(StatusCode::NOT_FOUND, "transaction not found"),
     }
+}
+
+async fn transactions_for_identity(State(s): State<Shared>, body: Bytes) -> Response {
+    let request: IdentityTransactionsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    answer(s.with(|c| c.transactions_for_identity(&request)))
 }

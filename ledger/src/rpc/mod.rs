@@ -2,71 +2,39 @@
 //! broadcast) and the Query API (`/query/v1`: the archive's processed ticks and
 //! transactions).
 //!
-//! Every call has a timeout. Transient failures (connection errors, timeouts, 5xx, 429) are
-//! retried a bounded number of times with exponential backoff; broadcasting the same bytes
-//! again is safe because the network identifies a transaction by its hash. Everything else
-//! comes back as a typed [`RpcError`] whose message says what to do.
+//! Every call has a timeout and reads at most [`RpcConfig::max_body_bytes`] of an answer.
+//! Transient failures (connection errors, timeouts, 5xx, 429) are retried a bounded number
+//! of times with exponential backoff; broadcasting the same bytes again is safe because the
+//! network identifies a transaction by its hash. Everything else comes back as a typed
+//! [`RpcError`] whose message says what to do. Plain http is refused unless the RPC is on
+//! this machine.
 //!
+//! * `config`: [`RpcConfig`] and its rules ([`normalize_base`], https off loopback).
 //! * [`types`]: the JSON bodies, tolerant on input (64-bit numbers as strings or numbers,
 //!   bare or wrapped transaction bodies), exact on output.
+//! * [`identity_query`]: `getTransactionsForIdentity`, its query and its pages.
+//! * `response`: bounded body reads and the mapping of failures to [`RpcError`].
 //! * `error`: [`RpcError`].
 
+mod config;
 mod error;
+pub mod identity_query;
+mod response;
 pub mod types;
 
-use std::time::Duration;
-
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::de::DeserializeOwned;
 
 use crate::qubic::{Identity, SignedTransaction, TxId};
 
-pub use error::RpcError;
+pub use config::{DEFAULT_MAX_BODY_BYTES, MAINNET_RPC, RpcConfig, normalize_base};
+pub use error::{BodySize, RpcError};
+pub use identity_query::{IdentityQuery, IdentityTransactions};
+use response::{Failure, classify, read_limited, transport, with_attempts};
 pub use types::{
     Balance, Broadcast, ChainTransaction, ErrorBody, LastProcessedTick, TickInfo, TickInterval,
 };
 use types::{BalanceBody, IntervalsBody, TickInfoBody, TransactionBody};
-
-/// The public Qubic RPC.
-pub const MAINNET_RPC: &str = "https://rpc.qubic.org";
-
-/// How the client talks to the RPC.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcConfig {
-    /// Base URL; the client appends `/live/v1/…` and `/query/v1/…`. A base that already ends
-    /// in `/live/v1`, `/query/v1` or `/v1` is accepted and trimmed.
-    pub base_url: String,
-    /// Limit for one HTTP attempt.
-    pub timeout: Duration,
-    /// Retries after the first attempt, for transient failures.
-    pub retries: u32,
-    /// Delay before the first retry; doubles each time.
-    pub backoff: Duration,
-    /// The longest delay between retries.
-    pub max_backoff: Duration,
-}
-
-impl Default for RpcConfig {
-    fn default() -> Self {
-        RpcConfig {
-            base_url: MAINNET_RPC.to_owned(),
-            timeout: Duration::from_secs(10),
-            retries: 3,
-            backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(4),
-        }
-    }
-}
-
-impl RpcConfig {
-    /// The default configuration with another base URL.
-    pub fn with_base_url(base_url: impl Into<String>) -> RpcConfig {
-        RpcConfig {
-            base_url: base_url.into(),
-            ..RpcConfig::default()
-        }
-    }
-}
 
 /// The RPC client. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -76,24 +44,21 @@ pub struct RpcClient {
     config: RpcConfig,
 }
 
-/// One HTTP failure, before retry accounting.
-enum Failure {
-    Transient(RpcError),
-    Final(RpcError),
-}
-
 impl RpcClient {
-    /// A client for `config`; fails only on an unusable base URL.
+    /// A client for `config`; fails when the configuration breaks a rule of
+    /// [`RpcConfig::validate`].
     pub fn new(config: RpcConfig) -> Result<RpcClient, RpcError> {
+        config.validate()?;
         let base = normalize_base(&config.base_url)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .build()
-            .map_err(|e| RpcError::BadBaseUrl {
-                url: config.base_url.clone(),
-                reason: format!("HTTP client: {e}"),
-            })?;
+            .connect_timeout(config.timeout);
+        for certificate in config.root_certificates()? {
+            builder = builder.add_root_certificate(certificate);
+        }
+        let http = builder.build().map_err(|e| RpcError::BadConfig {
+            reason: format!("the HTTP client cannot be built: {e}"),
+        })?;
         Ok(RpcClient { http, base, config })
     }
 
@@ -157,6 +122,19 @@ impl RpcClient {
         }
     }
 
+    /// `POST /query/v1/getTransactionsForIdentity`: one page of the transactions
+    /// `query.identity` sent or received, newest tick first.
+    pub async fn transactions_for_identity(
+        &self,
+        query: &IdentityQuery,
+    ) -> Result<IdentityTransactions, RpcError> {
+        let body = serde_json::to_value(query.request()).map_err(|e| RpcError::BadConfig {
+            reason: format!("the query cannot be encoded: {e}"),
+        })?;
+        let path = "/query/v1/getTransactionsForIdentity";
+        self.call(Method::POST, path, Some(body)).await
+    }
+
     /// One call with bounded retries for transient failures.
     async fn call<T: DeserializeOwned>(
         &self,
@@ -194,16 +172,17 @@ impl RpcClient {
         url: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, Failure> {
+        let timeout = self.config.timeout;
         let mut request = self.http.request(method.clone(), url);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| self.transport(url, &e))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
+        let response = request
+            .send()
             .await
-            .map_err(|e| self.transport(url, &e))?;
+            .map_err(|e| transport(url, &e, timeout))?;
+        let status = response.status();
+        let bytes = read_limited(response, url, self.config.max_body_bytes, timeout).await?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| {
                 Failure::Final(RpcError::Decode {
@@ -213,135 +192,5 @@ impl RpcClient {
             });
         }
         Err(classify(url, status, &bytes))
-    }
-
-    fn transport(&self, url: &str, e: &reqwest::Error) -> Failure {
-        let url = url.to_owned();
-        if e.is_timeout() {
-            return Failure::Transient(RpcError::Timeout {
-                url,
-                attempts: 1,
-                timeout: self.config.timeout,
-            });
-        }
-        Failure::Transient(RpcError::Unreachable {
-            url,
-            attempts: 1,
-            reason: error_chain(e),
-        })
-    }
-}
-
-/// Maps an HTTP error status and body to a failure.
-fn classify(url: &str, status: StatusCode, body: &[u8]) -> Failure {
-    let message = serde_json::from_slice::<ErrorBody>(body)
-        .map(|b| b.message)
-        .unwrap_or_else(|_| String::from_utf8_lossy(body).chars().take(300).collect());
-    let url = url.to_owned();
-    let code = status.as_u16();
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        return Failure::Transient(RpcError::Server {
-            url,
-            status: code,
-            attempts: 1,
-            message,
-        });
-    }
-    Failure::Final(match status {
-        StatusCode::NOT_FOUND => RpcError::NotFound { url, message },
-        StatusCode::BAD_REQUEST if message.contains("should be greater than max tick") => {
-            RpcError::TargetTickPassed { message }
-        }
-        _ => RpcError::Rejected {
-            url,
-            status: code,
-            message,
-        },
-    })
-}
-
-fn with_attempts(e: RpcError, n: u32) -> RpcError {
-    match e {
-        RpcError::Unreachable { url, reason, .. } => RpcError::Unreachable {
-            url,
-            attempts: n,
-            reason,
-        },
-        RpcError::Timeout { url, timeout, .. } => RpcError::Timeout {
-            url,
-            attempts: n,
-            timeout,
-        },
-        RpcError::Server {
-            url,
-            status,
-            message,
-            ..
-        } => RpcError::Server {
-            url,
-            status,
-            attempts: n,
-            message,
-        },
-        other => other,
-    }
-}
-
-/// The error and its causes, joined (reqwest's top-level message alone is vague).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// Trims a base URL to scheme, host and any path prefix, without the API suffixes.
-pub fn normalize_base(url: &str) -> Result<String, RpcError> {
-    let bad = |reason: &str| RpcError::BadBaseUrl {
-        url: url.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(bad("it must be an http:// or https:// URL with a host"));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("it must not carry a query or fragment"));
-    }
-    let mut base = parsed.as_str().trim_end_matches('/').to_owned();
-    for suffix in ["/live/v1", "/query/v1", "/v1"] {
-        if let Some(stripped) = base.strip_suffix(suffix) {
-            base = stripped.to_owned();
-            break;
-        }
-    }
-    Ok(base)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_urls_are_normalised() {
-        for (given, want) in [
-            ("https://rpc.qubic.org", "https://rpc.qubic.org"),
-            ("https://rpc.qubic.org/", "https://rpc.qubic.org"),
-            ("https://rpc.qubic.org/live/v1", "https://rpc.qubic.org"),
-            ("https://rpc.qubic.org/live/v1/", "https://rpc.qubic.org"),
-            ("https://rpc.qubic.org/query/v1", "https://rpc.qubic.org"),
-            ("https://rpc.qubic.org/v1", "https://rpc.qubic.org"),
-            ("http://127.0.0.1:8080/proxy", "http://127.0.0.1:8080/proxy"),
-        ] {
-            assert_eq!(normalize_base(given).unwrap(), want, "{given}");
-        }
-        for bad in ["rpc.qubic.org", "ftp://x", "https://x/?a=1", ""] {
-            let err = normalize_base(bad).unwrap_err().to_string();
-            assert!(err.contains("https://rpc.qubic.org"), "{err}");
-        }
     }
 }

@@ -207,7 +207,7 @@ pub(crate) enum IntervalsBody {
 }
 
 /// A number written as a JSON number or a decimal string.
-fn flex<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn flex<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<i128> + Default,

@@ -14,12 +14,15 @@
 //! * `outbox`: the sled tree of outgoing transfers; `driver`: the task that owns it and
 //!   performs what the machine decides; [`qubic`]: the handle and its configuration.
 //! * `incoming`: checks a payment to us by transaction id (`verify_incoming`).
+//! * [`scan`]: finds the transfers to us since a tick
+//!   ([`QubicSettlement::incoming_since`]), resumable.
 
 pub mod confirm;
 mod driver;
 mod incoming;
 mod outbox;
 pub mod qubic;
+pub mod scan;
 pub mod transfer;
 
 use std::future::Future;
@@ -33,6 +36,7 @@ use crate::rpc::{RpcError, TickInfo};
 pub use confirm::{ConfirmConfig, FailReason};
 pub use outbox::TREE;
 pub use qubic::{QubicSettlement, SettlementConfig};
+pub use scan::{ChainTransferIn, IncomingScan};
 pub use transfer::{
     FinalTransfer, IncomingTransfer, PaymentPurpose, TransferId, TransferState, TransferStatus,
 };

@@ -15,6 +15,7 @@ use super::confirm::ConfirmConfig;
 use super::driver::{Command, Driver, Reply};
 use super::incoming::{self, Expected};
 use super::outbox::Outbox;
+use super::scan::{self, IncomingScan};
 use super::transfer::{
     FinalTransfer, IncomingTransfer, PaymentPurpose, TransferId, TransferState, TransferStatus,
 };
@@ -151,6 +152,20 @@ impl QubicSettlement {
     /// The RPC client this settlement uses.
     pub fn rpc(&self) -> &RpcClient {
         &self.rpc
+    }
+
+    /// The plain transfers (input type 0, money moved, more than 0 QU) that reached this
+    /// settlement's identity from `from_tick` up to the archive's last processed tick, by
+    /// tick then id. Stops after `max` transfers without splitting a tick (a single tick
+    /// with more than `max` is returned whole); [`IncomingScan::through_tick`] says how far
+    /// it covered, so the next call starts at `through_tick + 1` and nothing is missed or
+    /// seen twice.
+    pub async fn incoming_since(
+        &self,
+        from_tick: u32,
+        max: usize,
+    ) -> Result<IncomingScan, SettlementError> {
+        scan::incoming_since(&self.rpc, &self.identity, from_tick, max).await
     }
 
     /// Every outgoing transfer, in id order.

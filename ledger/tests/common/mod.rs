@@ -42,6 +42,7 @@ pub fn rpc_config(url: &str) -> RpcConfig {
         retries: 2,
         backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(20),
+        ..RpcConfig::default()
     }
 }
 
