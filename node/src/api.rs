@@ -267,7 +267,8 @@ impl NodeApi for NodeApiImpl {
             record(self.ledger.clone(), id.clone(), to.clone(), request.amount).await?;
         if matches!(booked, Err(LedgerError::InsufficientFunds { .. })) {
             // QU may have arrived that the ledger has not seen yet.
-            crate::service::adopt_deposits(&self.ledger, &self.settlement)
+            self.handle
+                .refresh_deposits()
                 .await
                 .map_err(ApiError::from)?;
             booked = record(self.ledger.clone(), id.clone(), to.clone(), request.amount).await?;

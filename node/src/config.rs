@@ -101,6 +101,8 @@ pub struct PaymentConfig {
     pub stop_grace_secs: u64,
     /// How long a job stopped for non-payment is kept before it is terminated, seconds.
     pub terminate_grace_secs: u64,
+    /// How long a consumer has to countersign offered terms, seconds.
+    pub countersign_secs: u64,
     /// How long after countersigning the first window must be paid, seconds.
     pub fund_secs: u64,
 }
@@ -113,6 +115,7 @@ impl Default for PaymentConfig {
             billing_interval_secs: terms.billing_interval_secs,
             stop_grace_secs: terms.stop_grace_secs,
             terminate_grace_secs: terms.terminate_grace_secs,
+            countersign_secs: crate::negotiation::provider::COUNTERSIGN_WINDOW.as_secs(),
             fund_secs: crate::negotiation::provider::FUND_WINDOW.as_secs(),
         }
     }
@@ -150,10 +153,17 @@ impl PaymentConfig {
                 "graces must be at most 600 seconds (consumers refuse longer ones)",
             ));
         }
-        if !(10..=480).contains(&self.fund_secs) {
+        if !(5..=120).contains(&self.countersign_secs) {
+            return Err(invalid(
+                "provider.payment.countersign_secs",
+                "must be 5-120 seconds",
+            ));
+        }
+        if !(5..=480).contains(&self.fund_secs) || self.countersign_secs + self.fund_secs > 540 {
             return Err(invalid(
                 "provider.payment.fund_secs",
-                "must be 10-480 seconds (consumers refuse a later fund_by)",
+                "must be 5-480 seconds, and with countersign_secs at most 540 (consumers refuse \
+                 a later fund_by)",
             ));
         }
         Ok(())
@@ -228,6 +238,7 @@ impl ProviderConfig {
     pub fn desk_policy(&self) -> crate::negotiation::DeskPolicy {
         crate::negotiation::DeskPolicy {
             payment: self.payment.terms(),
+            countersign_window: Duration::from_secs(self.payment.countersign_secs),
             fund_window: Duration::from_secs(self.payment.fund_secs),
             max_unfunded_per_payer: self.max_unfunded_per_payer as usize,
         }
@@ -250,14 +261,20 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Serve the API and console here.
     pub gateway: Option<SocketAddr>,
-    /// Qubic RPC base URL.
+    /// Qubic RPC base URL (`https` unless on this machine).
     pub qubic_rpc: String,
+    /// A PEM CA certificate to trust for the Qubic RPC beside the system's (a private
+    /// deployment, or a devnet serving a certificate its operator made).
+    pub qubic_rpc_ca: Option<PathBuf>,
     /// Provider settings.
     pub provider: ProviderConfig,
     /// Consumer settings.
     pub consumer: ConsumerConfig,
     /// Offer book settings.
     pub market: MarketConfig,
+    /// A rogue node's misbehaviours (hostile test suite only).
+    #[cfg(feature = "rogue")]
+    pub rogue: crate::rogue::RogueConfig,
 }
 
 impl Default for NodeConfig {
@@ -273,9 +290,12 @@ impl Default for NodeConfig {
             mdns: true,
             gateway: None,
             qubic_rpc: "https://rpc.qubic.org".into(),
+            qubic_rpc_ca: None,
             provider: ProviderConfig::default(),
             consumer: ConsumerConfig::default(),
             market: MarketConfig::default(),
+            #[cfg(feature = "rogue")]
+            rogue: crate::rogue::RogueConfig::default(),
         }
     }
 }
@@ -307,6 +327,8 @@ pub struct Overrides {
     pub country: Option<String>,
     /// `--max-offers-per-sync` / `QUBIX_MAX_OFFERS_PER_SYNC`.
     pub max_offers_per_sync: Option<usize>,
+    /// `--qubic-rpc-ca` / `QUBIX_QUBIC_RPC_CA`.
+    pub qubic_rpc_ca: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -362,6 +384,9 @@ impl NodeConfig {
         if let Some(v) = o.max_offers_per_sync {
             self.market.max_offers_per_sync = v;
         }
+        if let Some(v) = o.qubic_rpc_ca {
+            self.qubic_rpc_ca = Some(v);
+        }
         self
     }
 
@@ -404,7 +429,13 @@ impl NodeConfig {
         if !(5..=3600).contains(&p.offer_ttl_secs) {
             return Err(invalid("provider.offer_ttl_secs", "must be 5-3600 seconds"));
         }
-        p.payment.validate()?;
+        #[cfg(feature = "rogue")]
+        let checked = !self.rogue.unchecked_payment;
+        #[cfg(not(feature = "rogue"))]
+        let checked = true;
+        if checked {
+            p.payment.validate()?;
+        }
         if p.max_unfunded_per_payer == 0 {
             return Err(invalid(
                 "provider.max_unfunded_per_payer",
@@ -427,6 +458,12 @@ impl NodeConfig {
                 "must be an http(s) URL such as https://rpc.qubic.org",
             ));
         }
+        let rpc = qubix_ledger::rpc::RpcConfig {
+            base_url: self.qubic_rpc.clone(),
+            ..qubix_ledger::rpc::RpcConfig::default()
+        };
+        rpc.validate()
+            .map_err(|e| invalid("qubic_rpc", e.to_string()))?;
         Ok(ValidConfig {
             config: self.clone(),
             network,
@@ -524,6 +561,13 @@ mod tests {
                 "qubic_rpc",
                 NodeConfig {
                     qubic_rpc: "rpc.qubic.org".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "qubic_rpc",
+                NodeConfig {
+                    qubic_rpc: "http://rpc.qubic.org".into(),
                     ..Default::default()
                 },
             ),

@@ -9,6 +9,8 @@ pub mod market;
 pub mod negotiation;
 pub mod network;
 pub mod node;
+#[cfg(feature = "rogue")]
+pub mod rogue;
 pub mod runtime;
 pub mod service;
 pub mod store;

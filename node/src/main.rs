@@ -60,9 +60,12 @@ struct NodeArgs {
     /// Serve the API and web console on this address, e.g. 127.0.0.1:8080.
     #[arg(long, env = "QUBIX_GATEWAY")]
     gateway: Option<SocketAddr>,
-    /// Qubic RPC base URL.
+    /// Qubic RPC base URL (https unless on this machine).
     #[arg(long, env = "QUBIX_QUBIC_RPC")]
     qubic_rpc: Option<String>,
+    /// A PEM CA certificate to trust for the Qubic RPC beside the system's.
+    #[arg(long, env = "QUBIX_QUBIC_RPC_CA")]
+    qubic_rpc_ca: Option<PathBuf>,
     /// Offer this machine's GPUs.
     #[arg(long, env = "QUBIX_PROVIDER")]
     provider: bool,
@@ -95,6 +98,7 @@ impl NodeArgs {
             price: self.price,
             country: self.country.clone(),
             max_offers_per_sync: self.max_offers_per_sync,
+            qubic_rpc_ca: self.qubic_rpc_ca.clone(),
         }
     }
 }

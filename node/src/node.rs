@@ -56,6 +56,17 @@ pub enum StartError {
     /// The API and console.
     #[error(transparent)]
     Gateway(#[from] qubix_gateway::GatewayError),
+    /// The Qubic RPC settings.
+    #[error(transparent)]
+    Rpc(#[from] qubix_ledger::rpc::RpcError),
+    /// The CA certificate to trust for the Qubic RPC could not be read.
+    #[error("cannot read the Qubic RPC's CA certificate {path}: {source}")]
+    RpcCa {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 async fn serve_gateway(
@@ -149,10 +160,19 @@ impl RunningNode {
             None => None,
         };
         let runtime_for_api = runtime.clone();
+        let ca_pem = match &config.config.qubic_rpc_ca {
+            Some(path) => Some(std::fs::read(path).map_err(|source| StartError::RpcCa {
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
         let rpc = RpcConfig {
             base_url: config.config.qubic_rpc.clone(),
+            ca_pem,
             ..RpcConfig::default()
         };
+        rpc.validate()?;
         let wallet_identity = wallet.identity().to_string();
         let settlement = QubicSettlement::start(
             SettlementConfig {
@@ -178,6 +198,8 @@ impl RunningNode {
             gpu_note: gpu_note.clone(),
             terms_limits: config.config.consumer.terms,
             offers_per_sync: config.config.market.max_offers_per_sync,
+            #[cfg(feature = "rogue")]
+            rogue: config.config.rogue,
         };
         let (handle, service) =
             service::start(setup, net, events, shutdown.clone(), crash.clone())?;

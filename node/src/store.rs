@@ -188,6 +188,7 @@ impl JobRecord {
 pub struct Store {
     jobs: sled::Tree,
     nonces: sled::Tree,
+    meta: sled::Tree,
     db: sled::Db,
 }
 
@@ -202,7 +203,13 @@ impl Store {
         let db = sled::open(dir.join("node.db"))?;
         let jobs = db.open_tree("jobs")?;
         let nonces = db.open_tree("control_nonces")?;
-        Ok(Self { jobs, nonces, db })
+        let meta = db.open_tree("meta")?;
+        Ok(Self {
+            jobs,
+            nonces,
+            meta,
+            db,
+        })
     }
 
     /// Writes a job record durably.
@@ -229,6 +236,25 @@ impl Store {
                 Ok((AgreementId::from_bytes(id), job))
             })
             .collect()
+    }
+
+    /// The last tick the deposit scan covered, once it has run.
+    pub fn deposit_cursor(&self) -> Result<Option<u32>, StoreError> {
+        let Some(raw) = self.meta.get(DEPOSIT_CURSOR)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 4] = raw
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("deposit cursor".into()))?;
+        Ok(Some(u32::from_be_bytes(bytes)))
+    }
+
+    /// Records, durably, that the deposit scan covered every tick up to `tick`.
+    pub fn set_deposit_cursor(&self, tick: u32) -> Result<(), StoreError> {
+        self.meta.insert(DEPOSIT_CURSOR, &tick.to_be_bytes())?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Whether `consumer` already used `nonce` in a control request this node acted on.
@@ -275,6 +301,8 @@ impl Store {
         Ok(kept)
     }
 }
+
+const DEPOSIT_CURSOR: &[u8] = b"deposit_cursor";
 
 fn nonce_key(consumer: &NodeId, nonce: &Nonce) -> [u8; 48] {
     let mut key = [0u8; 48];

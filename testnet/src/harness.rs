@@ -53,6 +53,9 @@ pub struct NodeSpec {
     pub funds: u64,
     /// Serve the API and console here.
     pub gateway: Option<std::net::SocketAddr>,
+    /// Changes to the node's configuration before it starts (payment terms, limits, and in
+    /// the hostile suite a rogue node's misbehaviours).
+    pub configure: Option<fn(&mut NodeConfig)>,
 }
 
 impl NodeSpec {
@@ -65,6 +68,7 @@ impl NodeSpec {
             country: "DE".into(),
             funds: 10_000_000,
             gateway: None,
+            configure: None,
         }
     }
 
@@ -77,7 +81,14 @@ impl NodeSpec {
             country: country.into(),
             funds: 0,
             gateway: None,
+            configure: None,
         }
+    }
+
+    /// The same node with its configuration changed by `f` before it starts.
+    pub fn configured(mut self, f: fn(&mut NodeConfig)) -> Self {
+        self.configure = Some(f);
+        self
     }
 }
 
@@ -156,6 +167,14 @@ impl TestNode {
     /// Whether it runs.
     pub fn is_running(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The node's key, read from its data dir (a test signs messages as this node with it).
+    pub fn key(&self) -> NodeKey {
+        match NodeKey::load_or_create(&self.data_dir) {
+            Ok(key) => key,
+            Err(e) => panic!("node {}: cannot read its key: {e}", self.spec.name),
+        }
     }
 }
 
@@ -349,7 +368,7 @@ impl Testnet {
         port: u16,
         bootstrap: Vec<String>,
     ) -> NodeConfig {
-        NodeConfig {
+        let mut config = NodeConfig {
             data_dir,
             network: self.network.clone(),
             listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
@@ -368,13 +387,15 @@ impl Testnet {
                 offer_ttl_secs: self.offer_ttl_secs,
                 ..ProviderConfig::default()
             },
-            consumer: Default::default(),
-            market: qubix_node::config::MarketConfig {
-                max_offers_per_sync: self
-                    .max_offers_per_sync
-                    .unwrap_or(qubix_node::config::MarketConfig::default().max_offers_per_sync),
-            },
+            ..NodeConfig::default()
+        };
+        if let Some(n) = self.max_offers_per_sync {
+            config.market.max_offers_per_sync = n;
         }
+        if let Some(configure) = spec.configure {
+            configure(&mut config);
+        }
+        config
     }
 
     /// How many offers one peer's sync may add to the next nodes' books (benchmarks that seed
@@ -462,10 +483,19 @@ impl Testnet {
         // A restored devnet already holds what the wallets were given (and did with it).
         let fresh_chain = self.devnet.as_ref().is_some_and(|d| !d.restored());
         if let (Some(devnet), true) = (&self.devnet, fresh_chain && spec.funds > 0) {
+            let tick = devnet.tick();
             devnet.fund(
                 &wallet_for(&self.network, index, &spec.name).identity(),
                 spec.funds,
             );
+            // A funding is a transfer: the node's wallet holds it once its tick is processed.
+            devnet
+                .wait_for_tick(tick + 1, Duration::from_secs(10))
+                .await
+                .map_err(|e| TestnetError::Node {
+                    name: "devnet".into(),
+                    message: e.to_string(),
+                })?;
         }
         let (running, addr) = self
             .launch(index, &spec, data_dir.clone(), 0, self.bootstrap())

@@ -289,7 +289,12 @@ mod processes {
             std::fs::create_dir_all(&dir)?;
             let key = NodeKey::load_or_create(&dir)?;
             if !devnet.restored() && spec.funds > 0 {
+                let tick = devnet.tick();
                 devnet.fund(&wallet_for(NETWORK, i, &spec.name).identity(), spec.funds);
+                // A funding is a transfer: the wallet holds it once its tick is processed.
+                devnet
+                    .wait_for_tick(tick + 1, std::time::Duration::from_secs(10))
+                    .await?;
             }
             let port = free_port()?;
             let process = ProcessSpec {

@@ -169,7 +169,7 @@ fn initial_chain(config: &DevnetConfig) -> Result<(Chain, bool), DevnetError> {
     let mut chain = Chain::new(config.initial_tick, config.epoch);
     for (identity, amount) in &config.funded {
         chain
-            .fund(identity.public_key(), *amount)
+            .fund_genesis(identity.public_key(), *amount)
             .map_err(|e| DevnetError::Funding {
                 identity: identity.to_string(),
                 reason: e.to_string(),

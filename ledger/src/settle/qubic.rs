@@ -209,6 +209,16 @@ fn describe(status: &TransferStatus) -> String {
     }
 }
 
+impl QubicSettlement {
+    /// The chain balance of `identity` and the tick it is valid for: it holds every
+    /// transfer of the ticks up to that one, and none after.
+    pub async fn balance_at(&self, identity: &Identity) -> Result<(Qu, u32), SettlementError> {
+        let balance = self.rpc.balance(identity).await?;
+        let qu = Qu(u64::try_from(balance.balance).unwrap_or(0));
+        Ok((qu, balance.valid_for_tick))
+    }
+}
+
 impl Settlement for QubicSettlement {
     fn identity(&self) -> Identity {
         self.identity.clone()

@@ -17,18 +17,9 @@ async fn funding_is_an_included_transfer_from_the_faucet() {
         "the same funding twice in a tick is two transactions"
     );
     assert_eq!(net.fund(&b.identity(), 0), None);
-    assert_eq!(net.balance(&b.identity()), 1000, "credited at once");
-    let balance = rpc.balance(&b.identity()).await.unwrap();
-    assert_eq!(
-        (balance.balance, balance.number_of_incoming_transfers),
-        (1000, 2)
-    );
-    let tx = rpc.transaction(&id).await.unwrap().expect("included");
-    assert_eq!(tx.source, net.faucet().to_string());
-    assert_eq!(tx.destination, b.identity().to_string());
-    assert!(tx.money_flew && tx.input_type == 0 && tx.amount == 500);
-    assert_eq!(tx.tick_number, tick);
-
+    // Like any transfer, a funding counts once its tick is processed: the balance and the
+    // archive never disagree about it.
+    assert_eq!(net.balance(&b.identity()), 0, "not before its tick");
     let query = IdentityQuery::new(b.identity());
     let before = rpc.transactions_for_identity(&query).await.unwrap();
     assert!(
@@ -36,6 +27,21 @@ async fn funding_is_an_included_transfer_from_the_faucet() {
         "tick {tick} is not processed yet"
     );
     net.advance();
+    assert_eq!(net.balance(&b.identity()), 1000);
+    let balance = rpc.balance(&b.identity()).await.unwrap();
+    assert_eq!(
+        (balance.balance, balance.number_of_incoming_transfers),
+        (1000, 2)
+    );
+    assert_eq!(
+        balance.valid_for_tick, tick,
+        "the balance holds tick {tick}"
+    );
+    let tx = rpc.transaction(&id).await.unwrap().expect("included");
+    assert_eq!(tx.source, net.faucet().to_string());
+    assert_eq!(tx.destination, b.identity().to_string());
+    assert!(tx.money_flew && tx.input_type == 0 && tx.amount == 500);
+    assert_eq!(tx.tick_number, tick);
     let after = rpc.transactions_for_identity(&query).await.unwrap();
     let mut ids: Vec<_> = after.transactions.iter().map(|t| t.hash.clone()).collect();
     ids.sort();
@@ -78,6 +84,7 @@ async fn fundings_survive_a_save_and_restore() {
     // The faucet still pays after a restart, with fresh ids.
     let more = second.fund(&b.identity(), 40).unwrap();
     assert_ne!(more, funded);
+    second.advance();
     assert_eq!(second.balance(&b.identity()), 80);
     second.shutdown();
 }

@@ -2,10 +2,12 @@
 //! new state and the effects to perform out. Billing is part of it: billable time accrues
 //! only while `Running`; the provider never works more than one paid window ahead of
 //! payment: when billable time reaches what was paid, the job stops (data kept) after the
-//! grace period, and is terminated after the longer one. Nor does it work more than one
-//! billing interval ahead of the consumer's receipts: when acknowledged usage trails metered
-//! usage by more than an interval, the job stops at once, resumes if receipts catch up
-//! within the stop grace, and is terminated after it.
+//! grace period, and is terminated after the longer one. Nor does it work far ahead of the
+//! consumer's receipts: when acknowledged usage trails metered usage by more than a billing
+//! interval and no receipt has come for an interval (or by more than two intervals, receipts
+//! or not), the job stops at once, resumes when receipts catch up within the stop grace,
+//! and is terminated after it. The interval without a receipt gives a consumer room after a
+//! pause it could not help (the provider's own restart, a slow payment).
 //!
 //! `Negotiated → Funded → Pulling → Running ⇄ Stopped → Terminated | Completed | Failed`.
 
@@ -40,6 +42,10 @@ pub struct Meter {
     /// Billable milliseconds the consumer has acknowledged with a receipt.
     #[serde(default)]
     pub acknowledged_millis: u64,
+    /// When a receipt last acknowledged more, or when this node began watching (kept in
+    /// memory: a restarted provider gives its consumers a fresh interval).
+    #[serde(skip)]
+    pub receipt_clock: Option<UnixMillis>,
 }
 
 impl Meter {
@@ -56,6 +62,7 @@ impl Meter {
             unpaid_since: None,
             stopped_at: None,
             acknowledged_millis: 0,
+            receipt_clock: None,
         }
     }
 
@@ -65,9 +72,20 @@ impl Meter {
             .saturating_sub(self.acknowledged_millis)
     }
 
-    /// Whether acknowledged usage trails metered usage by more than one billing interval.
-    fn receipts_behind(&self) -> bool {
-        self.unacknowledged_millis() > self.terms.billing_interval_secs.saturating_mul(1000)
+    /// Whether the receipts are behind at `now`: more than an interval of usage
+    /// unacknowledged and no receipt for an interval, or more than two intervals.
+    fn receipts_behind(&self, now: UnixMillis) -> bool {
+        let interval = self.terms.billing_interval_secs.saturating_mul(1000);
+        let lag = self.unacknowledged_millis();
+        let quiet = self
+            .receipt_clock
+            .is_some_and(|at| now.since(at).as_millis() > u128::from(interval));
+        lag > interval.saturating_mul(2) || (lag > interval && quiet)
+    }
+
+    /// Whether no more than one interval of usage is unacknowledged.
+    fn receipts_caught_up(&self) -> bool {
+        self.unacknowledged_millis() <= self.terms.billing_interval_secs.saturating_mul(1000)
     }
 
     /// What the billable time so far costs.
@@ -233,6 +251,7 @@ impl Job {
     /// Applies an input at `now`.
     pub fn step(&mut self, input: Input, now: UnixMillis) -> Result<Vec<Effect>, JobErrorCode> {
         self.accrue(now);
+        self.meter.receipt_clock.get_or_insert(now);
         if self.state.is_final() {
             return match input {
                 // The final receipt comes after the end: it still counts.
@@ -298,8 +317,12 @@ impl Job {
 
     fn on_acknowledged(&mut self, ms: u64, now: UnixMillis) -> Vec<Effect> {
         let m = &mut self.meter;
-        m.acknowledged_millis = m.acknowledged_millis.max(ms.min(m.billable_millis));
-        let caught_up = !m.receipts_behind();
+        let acknowledged = ms.min(m.billable_millis);
+        if acknowledged > m.acknowledged_millis {
+            m.acknowledged_millis = acknowledged;
+            m.receipt_clock = Some(now);
+        }
+        let caught_up = m.receipts_caught_up();
         let paid = m.paid_millis() > m.billable_millis;
         if self.state == JobState::Stopped
             && self.reason == Some(EndReason::Unacknowledged)
@@ -408,7 +431,7 @@ impl Job {
     /// Receipts more than an interval behind stop the job at once; the stop grace later
     /// ends it.
     fn receipts_check(&mut self, now: UnixMillis) -> Option<Vec<Effect>> {
-        if self.state == JobState::Running && self.meter.receipts_behind() {
+        if self.state == JobState::Running && self.meter.receipts_behind(now) {
             return Some(self.stop_for(EndReason::Unacknowledged, now));
         }
         let grace = Duration::from_secs(self.meter.terms.stop_grace_secs);

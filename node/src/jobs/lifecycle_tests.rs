@@ -317,3 +317,40 @@ fn the_final_receipt_after_the_end_still_counts() {
     assert_eq!(j.meter.unacknowledged_millis(), 0);
     assert_eq!(j.state, JobState::Terminated);
 }
+
+#[test]
+fn a_consumer_that_keeps_acknowledging_gets_its_interval_but_never_more_than_two() {
+    let mut j = running();
+    // Receipts that keep coming keep the clock fresh: 90 s behind is tolerated…
+    for t in (100..=200).step_by(10) {
+        j.step(Input::Acknowledged((t - 90) * 1000), at(t)).unwrap();
+        assert_eq!(j.step(Input::Tick, at(t)).unwrap(), vec![], "at {t} s");
+    }
+    // …but receipts that creep forward while the lag grows stop it past two intervals.
+    let mut stopped_at = None;
+    for (n, t) in (210..=260).step_by(10).enumerate() {
+        j.step(Input::Acknowledged((111 + n as u64) * 1000), at(t))
+            .unwrap();
+        if j.step(Input::Tick, at(t)).unwrap() == vec![Effect::Stop] {
+            stopped_at = Some(t);
+            break;
+        }
+    }
+    assert_eq!(stopped_at, Some(240), "126 s behind is over two intervals");
+    assert_eq!(j.reason, Some(EndReason::Unacknowledged));
+}
+
+#[test]
+fn a_restarted_provider_gives_its_consumer_a_fresh_interval() {
+    let mut j = running();
+    j.step(Input::Acknowledged(40_000), at(40)).unwrap();
+    // The provider is down from 40 s to 100 s; the container ran on, billed when it is back.
+    let json = serde_json::to_string(&j).unwrap();
+    let mut back: Job = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.step(Input::Tick, at(100)).unwrap(), vec![]);
+    assert_eq!(back.meter.unacknowledged_millis(), 60_000);
+    // The consumer catches up within the interval: nothing stops.
+    back.step(Input::Acknowledged(100_000), at(105)).unwrap();
+    assert_eq!(back.step(Input::Tick, at(160)).unwrap(), vec![]);
+    assert_eq!(back.state, JobState::Running);
+}

@@ -62,6 +62,8 @@ pub struct OfferCapacity {
 pub struct DeskPolicy {
     /// Prepaid window, billing interval and graces offered.
     pub payment: PaymentTerms,
+    /// How long a consumer has to countersign offered terms.
+    pub countersign_window: Duration,
     /// How long after countersigning the first window must be paid.
     pub fund_window: Duration,
     /// Most unfunded reservations one paying identity may hold here.
@@ -72,6 +74,7 @@ impl Default for DeskPolicy {
     fn default() -> Self {
         Self {
             payment: PaymentTerms::default(),
+            countersign_window: COUNTERSIGN_WINDOW,
             fund_window: FUND_WINDOW,
             max_unfunded_per_payer: 32,
         }
@@ -250,7 +253,7 @@ impl ProviderDesk {
             cpu_cores: r.cpu_cores,
             ram_mib: r.ram_mib,
             disk_gib: r.disk_gib,
-            hold: Hold::Offered(now.saturating_add(COUNTERSIGN_WINDOW)),
+            hold: Hold::Offered(now.saturating_add(self.policy.countersign_window)),
             pay_from: r.pay_from.clone(),
             first_window,
             terms_digest: terms_digest(signed.envelope()),
@@ -331,7 +334,7 @@ impl ProviderDesk {
             standby_price_per_gpu_hour: None,
             interruptible_notice_secs: None,
             accepted_at: now,
-            fund_by: now.saturating_add(COUNTERSIGN_WINDOW + self.policy.fund_window),
+            fund_by: now.saturating_add(self.policy.countersign_window + self.policy.fund_window),
         })
     }
 

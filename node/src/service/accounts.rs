@@ -11,10 +11,11 @@
 //! The ledger follows the chain and the signed evidence; a refusal is logged and never stops a
 //! job. How rentals end and refunds move is in `refunds`.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use qubix_ledger::book::WithdrawalState;
-use qubix_ledger::book::{Account, Ledger, LedgerError};
+use qubix_ledger::book::{Account, Ledger, LedgerError, Side};
 use qubix_ledger::settle::{
     FinalTransfer, PaymentPurpose, QubicSettlement, Settlement, SettlementError,
 };
@@ -22,66 +23,9 @@ use qubix_protocol::api::{ErrorCode, Event, LedgerEntry};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
 use tracing::{info, warn};
 
+use super::deposits::Deposits;
 use super::{Service, ServiceError};
 use crate::store::Role;
-
-/// QU in the wallet the ledger has not recorded, adopted as a deposit: the wallet's chain
-/// balance minus what the ledger says the wallet holds and minus refunds still on their way
-/// in (those are recorded against their agreement when verified). Returns the amount
-/// adopted (zero when there was nothing new).
-pub(crate) async fn adopt_deposits(
-    ledger: &Ledger,
-    settlement: &QubicSettlement,
-) -> Result<Qu, ServiceError> {
-    let unavailable = |e: &dyn std::fmt::Display| {
-        ServiceError::Api(
-            ErrorCode::Unavailable,
-            format!("cannot read the wallet's balance: {e}"),
-            None,
-        )
-    };
-    let chain = settlement
-        .balance(&settlement.identity())
-        .await
-        .map_err(|e| unavailable(&e))?;
-    let tick = settlement.tick().await.map_err(|e| unavailable(&e))?;
-    let ledger = ledger.clone();
-    tokio::task::spawn_blocking(move || -> Result<Qu, LedgerError> {
-        // Reconcile and record as one step, or two callers would both adopt the same QU.
-        static ADOPTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = ADOPTING
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let reconciliation = ledger.reconcile(chain)?;
-        let incoming: i64 = ledger
-            .balances()?
-            .iter()
-            .filter(|(account, _)| account.starts_with("refund_receivable/"))
-            .map(|(_, b)| *b)
-            .sum();
-        let excess = reconciliation.difference.saturating_sub(incoming);
-        let Ok(amount) = u64::try_from(excess) else {
-            return Ok(Qu::ZERO);
-        };
-        if amount == 0 {
-            return Ok(Qu::ZERO);
-        }
-        let op = qubix_ledger::book::Operation::Deposit {
-            tx_id: format!("balance@{}", tick.tick),
-            amount: Qu(amount),
-        };
-        ledger.apply(op, UnixMillis::now())?;
-        info!(
-            amount,
-            tick = tick.tick,
-            "wallet QU not yet in the ledger recorded as a deposit"
-        );
-        Ok(Qu(amount))
-    })
-    .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))?
-    .map_err(|e| ServiceError::Internal(e.to_string()))
-}
 
 /// Follows withdrawal `id` until its transfer is final or failed and records the outcome,
 /// however long the chain takes (a slow transfer is not a failed one, nor is a store that
@@ -135,11 +79,12 @@ pub(crate) async fn follow_withdrawal(ledger: Ledger, settlement: QubicSettlemen
     }
 }
 
-/// Makes sure `needed` QU are available, adopting unrecorded wallet QU first when they are
-/// not; a clear `insufficient_funds` otherwise.
+/// Makes sure `needed` QU are available, adopting deposits first when they are not (except
+/// transfers from the `held` identities); a clear `insufficient_funds` otherwise.
 pub(crate) async fn ensure_available(
     ledger: &Ledger,
-    settlement: Option<&QubicSettlement>,
+    deposits: Option<&Deposits>,
+    held: &HashSet<String>,
     needed: Qu,
 ) -> Result<(), ServiceError> {
     let available = || -> Result<Qu, ServiceError> {
@@ -151,14 +96,14 @@ pub(crate) async fn ensure_available(
     if available()? >= needed {
         return Ok(());
     }
-    let Some(settlement) = settlement else {
+    let Some(deposits) = deposits else {
         return Err(ServiceError::Api(
             ErrorCode::Unavailable,
             "this node has no wallet connection to pay with".into(),
             None,
         ));
     };
-    adopt_deposits(ledger, settlement).await?;
+    deposits.adopt(held).await?;
     let have = available()?;
     if have >= needed {
         return Ok(());
@@ -167,7 +112,7 @@ pub(crate) async fn ensure_available(
         ErrorCode::InsufficientFunds,
         format!(
             "{needed} needed but only {have} available; deposit QU to {}",
-            settlement.identity()
+            deposits.settlement.identity()
         ),
         Some("budget".into()),
     ))
@@ -224,22 +169,70 @@ impl Service {
             .unwrap_or(0))
     }
 
-    /// At start: the opening balance of a new ledger, and the books of rentals that ended
-    /// while the node was down.
+    /// What adopting deposits needs, on a node with a wallet connection.
+    pub(super) fn deposits(&self) -> Option<Deposits> {
+        Some(Deposits {
+            ledger: self.ledger.clone(),
+            settlement: self.settlement.clone()?,
+            store: self.store.clone(),
+        })
+    }
+
+    /// The identities whose transfers to this wallet belong to a rental, not to deposits:
+    /// the payers of this provider's live jobs and agreements, and the providers of this
+    /// consumer's live instances and of agreements whose refund is still owed.
+    pub(super) fn held_sources(&self) -> HashSet<String> {
+        let mut held = HashSet::new();
+        for (id, job) in &self.jobs {
+            let live = !job.state.is_final() || self.ledger_open(id);
+            let owed = self.balance_of(Account::RefundReceivable(*id)) > Qu::ZERO;
+            let Ok(terms) = job.terms(&self.network_name) else {
+                continue;
+            };
+            let t = terms.payload();
+            match job.role {
+                Role::Provider if live => held.insert(t.pay_from.clone()),
+                Role::Consumer if live || owed => held.insert(t.pay_to.clone()),
+                _ => false,
+            };
+        }
+        held
+    }
+
+    /// Adopts the deposits that arrived, in a task; the answer goes to `reply`.
+    pub(super) fn refresh_deposits(
+        &self,
+        reply: tokio::sync::oneshot::Sender<Result<Qu, ServiceError>>,
+    ) {
+        let Some(deposits) = self.deposits() else {
+            let none = ServiceError::Api(
+                ErrorCode::Unavailable,
+                "this node has no wallet connection".into(),
+                None,
+            );
+            let _ = reply.send(Err(none));
+            return;
+        };
+        let held = self.held_sources();
+        self.spawn(async move {
+            let _ = reply.send(deposits.adopt(&held).await);
+        });
+    }
+
+    /// At start: the deposits that arrived while the node was down (the opening balance of
+    /// a new ledger), and the books of rentals that ended meanwhile.
     pub(super) fn resume_accounts(&mut self) {
-        if let (Some(settlement), Ok(0)) =
-            (self.settlement.clone(), self.ledger.transaction_count())
-        {
-            let ledger = self.ledger.clone();
+        if let Some(deposits) = self.deposits() {
+            let held = self.held_sources();
             let cancel = self.shutdown.child_token();
             self.spawn(async move {
                 // Until the RPC answers, backing off to a try a minute; a launch or a
-                // withdrawal reads the balance again anyway.
+                // withdrawal scans again anyway.
                 let mut pause = Duration::from_secs(2);
                 for _ in 0..20 {
-                    match adopt_deposits(&ledger, &settlement).await {
+                    match deposits.adopt(&held).await {
                         Ok(_) => return,
-                        Err(e) => tracing::debug!(error = %e, "opening balance not read yet"),
+                        Err(e) => tracing::debug!(error = %e, "deposits not scanned yet"),
                     }
                     tokio::select! {
                         () = cancel.cancelled() => return,
@@ -279,5 +272,70 @@ impl Service {
                 Role::Consumer => self.close_instance(id),
             }
         }
+        self.reconcile_orphans();
+    }
+
+    /// Consumer: agreements whose budget was locked in escrow but which never became an
+    /// instance (the node stopped between locking and recording the countersigned
+    /// agreement). Each is closed: its escrow returns to `available`; when a window's
+    /// payment had been queued, it is followed until final and recorded first (its QU then
+    /// stay recorded as owed by the provider).
+    fn reconcile_orphans(&mut self) {
+        let orphans: Vec<AgreementId> = match self.ledger.agreements() {
+            Ok(all) => all
+                .into_iter()
+                .filter(|a| a.info.side == Side::Consumer && a.ended_at.is_none())
+                .map(|a| a.info.id)
+                .filter(|id| !self.jobs.contains_key(id))
+                .collect(),
+            Err(e) => return warn!(error = %e, "cannot list the ledger's agreements"),
+        };
+        for id in orphans {
+            warn!(agreement = %id, "escrow locked for an agreement without an instance; releasing it");
+            self.spawn(close_orphan(
+                self.ledger.clone(),
+                self.settlement.clone(),
+                id,
+            ));
+        }
+    }
+}
+
+/// Closes an orphaned agreement: the first window's transfer, if one was queued, is
+/// followed until final and recorded; then the agreement ends.
+async fn close_orphan(ledger: Ledger, settlement: Option<QubicSettlement>, id: AgreementId) {
+    let window = PaymentPurpose::Window {
+        agreement: id,
+        window: 0,
+    }
+    .transfer_id();
+    let paid = match &settlement {
+        Some(s) => match s.wait_final(&window, Duration::from_secs(600)).await {
+            Ok(done) => Some(done),
+            // Never queued, or given up on: no QU left the wallet.
+            Err(
+                SettlementError::UnknownTransfer { .. } | SettlementError::TransferFailed { .. },
+            ) => None,
+            Err(e) => {
+                // Still pending, or unreadable: the next start tries again.
+                return warn!(agreement = %id, error = %e, "an orphaned agreement's payment is not settled yet");
+            }
+        },
+        None => None,
+    };
+    let closed = tokio::task::spawn_blocking(move || {
+        let at = UnixMillis::now();
+        if let Some(done) = &paid {
+            ledger.pay_window(id, 0, done, at)?;
+        }
+        ledger.end_agreement(id, Qu::ZERO, at)
+    })
+    .await;
+    match closed {
+        Ok(Ok(_)) => {
+            info!(agreement = %id, "orphaned agreement closed; its escrow is available again")
+        }
+        Ok(Err(e)) => warn!(agreement = %id, error = %e, "cannot close an orphaned agreement"),
+        Err(e) => warn!(agreement = %id, error = %e, "closing an orphaned agreement panicked"),
     }
 }

@@ -105,6 +105,8 @@ pub(crate) enum Command {
     SetPricing(ProviderPricing, Reply<ProviderPricing>),
     /// Follow a withdrawal queued for payment until its outcome is recorded.
     FollowWithdrawal(String),
+    /// Adopt the deposits that arrived.
+    AdoptDeposits(Reply<qubix_protocol::Qu>),
 }
 
 /// A cloneable handle to a running node.
@@ -255,6 +257,12 @@ impl NodeHandle {
             .send(Command::FollowWithdrawal(id))
             .await
             .map_err(|_| ServiceError::Shutdown)
+    }
+
+    /// Records the deposits that reached the wallet since the last scan (transfers that
+    /// belong to a live rental are left for it); returns how much was adopted.
+    pub async fn refresh_deposits(&self) -> Result<qubix_protocol::Qu, ServiceError> {
+        self.call(Command::AdoptDeposits).await
     }
 
     /// Stops, starts, restarts or terminates an instance; returns it after the provider
@@ -420,6 +428,7 @@ impl Service {
             Command::Pricing(reply) => {
                 let _ = reply.send(self.provider_mut().map(|p| p.pricing()));
             }
+            Command::AdoptDeposits(reply) => self.refresh_deposits(reply),
             Command::FollowWithdrawal(id) => {
                 if let Some(settlement) = self.settlement.clone() {
                     self.spawn(super::accounts::follow_withdrawal(

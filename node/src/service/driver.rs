@@ -62,6 +62,23 @@ pub(super) struct Wallet {
     pub(super) pay_to: Option<Identity>,
 }
 
+/// A window's payment on its way to being final.
+pub(super) struct Paying {
+    window: u32,
+    amount: Qu,
+    task: tokio::task::JoinHandle<
+        Result<qubix_ledger::settle::FinalTransfer, qubix_ledger::settle::SettlementError>,
+    >,
+}
+
+impl Drop for Paying {
+    /// A driver that stops stops waiting (the settlement still finishes the transfer, and
+    /// the next start records it).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// One instance's driver.
 pub(super) struct Driver {
     pub(super) id: AgreementId,
@@ -70,9 +87,14 @@ pub(super) struct Driver {
     pub(super) meter: ConsumerMeter,
     /// Payments whose credit the provider's status does not show yet.
     pub(super) unconfirmed: Vec<WindowPayment>,
+    /// The window being paid, if one is.
+    pub(super) paying: Option<Paying>,
     pub(super) image: String,
     pub(super) feeds: InstanceFeeds,
     pub(super) internal: mpsc::Sender<Internal>,
+    /// A rogue consumer's misbehaviours (hostile test suite only).
+    #[cfg(feature = "rogue")]
+    pub(super) rogue: crate::rogue::RogueConfig,
 }
 
 fn signed_control(
@@ -176,8 +198,16 @@ impl Driver {
         }
     }
 
-    /// Pays the next window when the meter says it is due, and notices the provider.
+    /// Pays the next window when the meter says it is due, in a task, so polls and receipts
+    /// go on while the chain confirms it; once it is final, notices the provider.
     async fn top_up_if_due(&mut self) {
+        if let Some(paying) = self.paying.take() {
+            if !paying.task.is_finished() {
+                self.paying = Some(paying);
+                return;
+            }
+            return self.paid(paying).await;
+        }
         let Some((window, amount)) = self.meter.top_up_due() else {
             return;
         };
@@ -191,11 +221,26 @@ impl Driver {
             agreement: self.id,
             window,
         };
-        let result = async {
-            let transfer = settlement.pay(to, amount, purpose).await?;
+        let (settlement, to) = (settlement.clone(), to.clone());
+        let task = tokio::spawn(async move {
+            let transfer = settlement.pay(&to, amount, purpose).await?;
             settlement.wait_final(&transfer, PAYMENT_FINAL_WITHIN).await
-        }
-        .await;
+        });
+        self.paying = Some(Paying {
+            window,
+            amount,
+            task,
+        });
+    }
+
+    /// A window's payment task ended: final (counted, reported, noticed) or failed (tried
+    /// again at the next poll, under the same purpose: never paid twice).
+    async fn paid(&mut self, mut paying: Paying) {
+        let (window, amount) = (paying.window, paying.amount);
+        let result = match (&mut paying.task).await {
+            Ok(result) => result,
+            Err(e) => return warn!(instance = %self.id, error = %e, "payment task failed"),
+        };
         match result {
             Ok(done) => {
                 self.meter.paid(done.amount);
@@ -296,6 +341,10 @@ impl Driver {
             warn!(instance = %self.id, "usage report with a bad signature: not acknowledged");
             return;
         };
+        #[cfg(feature = "rogue")]
+        if self.rogue.withhold_receipts {
+            return;
+        }
         let receipt = match self.meter.judge(report.payload()) {
             Ok(()) => self.countersign(report.payload()).await,
             Err(why) => {

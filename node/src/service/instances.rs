@@ -122,9 +122,12 @@ impl Service {
             },
             meter,
             unconfirmed,
+            paying: None,
             image,
             feeds: self.feeds(id),
             internal: self.internal_tx.clone(),
+            #[cfg(feature = "rogue")]
+            rogue: self.rogue,
         };
         self.spawn(driver.run(self.shutdown.child_token()));
     }

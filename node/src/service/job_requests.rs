@@ -232,6 +232,12 @@ impl Service {
             .meter;
         let now = UnixMillis::now();
         let last = record.issued.back().map_or(0, |r| r.sequence);
+        #[cfg(feature = "rogue")]
+        let meter = &{
+            let mut m = meter.clone();
+            m.billable_millis = m.billable_millis.saturating_add(self.rogue.report_extra_ms);
+            m
+        };
         let report = UsageReport {
             agreement_id: *id,
             provider: self.key.node_id(),

@@ -41,7 +41,9 @@ fn container_spec(
 }
 
 impl Service {
-    /// Starts the lifecycle and the runner of a freshly confirmed provider job.
+    /// Starts the lifecycle (stored at once: a node that stops before the first payment
+    /// must find it) and the runner of a confirmed provider job; after a restart, the
+    /// runner of a live one.
     pub(super) fn start_provider_job(&mut self, id: AgreementId) {
         let now = UnixMillis::now();
         let idle = self.provider.as_ref().and_then(|p| p.max_idle_secs());
@@ -60,6 +62,10 @@ impl Service {
                 )
                 .with_idle_limit(idle),
             );
+            let record = record.clone();
+            if let Err(e) = self.store.put_job(&id, &record) {
+                warn!(job = %id, error = %e, "cannot persist job");
+            }
         }
         self.spawn_runner(id);
     }

@@ -7,6 +7,7 @@
 mod accounts;
 mod admission;
 mod commands;
+mod deposits;
 mod driver;
 mod instances;
 mod job_requests;
@@ -37,7 +38,6 @@ use crate::negotiation::ProviderDesk;
 use crate::network::{NetworkEvent, NetworkHandle};
 use crate::store::{JobRecord, Store};
 
-pub(crate) use accounts::adopt_deposits;
 pub(crate) use commands::Command;
 pub use commands::{NodeHandle, ServiceError};
 
@@ -98,6 +98,9 @@ pub struct ServiceSetup {
     pub terms_limits: crate::negotiation::TermsLimits,
     /// How many offers one peer's offer sync may add (refilled over an hour).
     pub offers_per_sync: usize,
+    /// A rogue node's misbehaviours (hostile test suite only).
+    #[cfg(feature = "rogue")]
+    pub rogue: crate::rogue::RogueConfig,
 }
 
 /// Results of spawned tasks.
@@ -182,6 +185,8 @@ pub(crate) struct Service {
     negotiate_rate: RateLimiter<PeerId>,
     admission: admission::Admission,
     job_guards: job_requests::JobGuards,
+    #[cfg(feature = "rogue")]
+    rogue: crate::rogue::RogueConfig,
     payments: payments::PaymentChecks,
     terms_limits: crate::negotiation::TermsLimits,
     provider: Option<market::Provider>,
@@ -267,6 +272,8 @@ pub fn start(
         negotiate_rate: RateLimiter::new(20.0, 100.0, 10_000),
         admission: admission::Admission::default(),
         job_guards: job_requests::JobGuards::new(nonces),
+        #[cfg(feature = "rogue")]
+        rogue: setup.rogue,
         payments: payments::PaymentChecks::default(),
         terms_limits: setup.terms_limits,
         provider,
@@ -424,7 +431,7 @@ impl Service {
             .collect();
         for (id, role) in live {
             match role {
-                crate::store::Role::Provider => self.spawn_runner(id),
+                crate::store::Role::Provider => self.start_provider_job(id),
                 crate::store::Role::Consumer => self.drive_instance(id),
             }
         }

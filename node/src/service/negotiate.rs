@@ -58,13 +58,14 @@ impl Service {
         let key = self.key.clone();
         let tx = self.internal_tx.clone();
         let ledger = self.ledger.clone();
-        let settlement = self.settlement.clone();
+        let deposits = self.deposits();
+        let held = self.held_sources();
         let limits = self.terms_limits;
         self.spawn(async move {
             // The most the rental can cost; the agreed budget is at most this.
             let budget = request.payload().max_budget().unwrap_or(Qu(u64::MAX));
             if let Err(e) =
-                super::accounts::ensure_available(&ledger, settlement.as_ref(), budget).await
+                super::accounts::ensure_available(&ledger, deposits.as_ref(), &held, budget).await
             {
                 let _ = reply.send(Err(e));
                 return;
