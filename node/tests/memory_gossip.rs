@@ -14,7 +14,7 @@ use libp2p::gossipsub::MessageAcceptance;
 use qubix_node::keys::NodeKey;
 use qubix_node::market::{OfferBook, Verdict, judge_gossip};
 use qubix_node::network::{NetworkError, NetworkEvent, NetworkHandle};
-use qubix_protocol::codec;
+use qubix_protocol::codec::{self, WireMessage};
 use qubix_protocol::market::GossipMessage;
 use qubix_protocol::offer::Offer;
 use qubix_protocol::{NodeId, Signed, UnixMillis};
@@ -144,6 +144,45 @@ async fn an_offer_signed_for_another_peer_is_rejected_and_costs_the_sender_score
             gossip(fresh_offer(&other, 8), &other),
             "signed for another peer",
         )
+    })
+    .await;
+}
+
+/// A burst of messages reaches the receiver whole. gossipsub 0.50 checks its frame limit
+/// against everything read ahead of the frame it decodes, so a limit sized for one message
+/// closed the stream as soon as a few arrived together, and everything after was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_offers_arrives_whole() {
+    const BURST: u8 = 40;
+    let mut receiver = start_peer(1, vec![]).await;
+    let sender = start_peer(2, vec![receiver.addr.clone()]).await;
+    let mut book = OfferBook::default();
+    // The first one waits for the receiver's subscription; the rest go at once.
+    publish(
+        &sender.net,
+        gossip(fresh_offer(&sender.key, 0), &sender.key),
+    )
+    .await;
+    for id in 1..BURST {
+        sender
+            .net
+            .publish(gossip(fresh_offer(&sender.key, id), &sender.key))
+            .await
+            .unwrap();
+    }
+    for _ in 0..BURST {
+        let (verdict, _) = judge_next(&mut receiver, &mut book).await;
+        assert_eq!(verdict, Verdict::Accept);
+    }
+    assert_eq!(book.len(), usize::from(BURST));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_is_rejected_and_costs_the_sender_score() {
+    valid_then_forged(|_| {
+        // Within gossipsub's frame limit, past the market's bound on one message.
+        let too_big = vec![0u8; GossipMessage::MAX_SIZE + 1];
+        (too_big, "malformed gossip")
     })
     .await;
 }

@@ -524,8 +524,27 @@ impl Testnet {
     }
 
     /// Starts a rogue participant: a bare network layer with its own key, connected to the
-    /// first node, that can publish whatever bytes a test crafts.
+    /// first running nodes, that can publish whatever bytes a test crafts.
     pub async fn add_rogue(&self, seed: u8) -> Result<Rogue, TestnetError> {
+        let first: Vec<usize> = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].is_running())
+            .take(3)
+            .collect();
+        self.start_rogue(seed, &first, 100).await
+    }
+
+    /// A rogue connected to node `i` alone: it holds one connection at most, so every
+    /// message it sends reaches that node first, and any other node only through it.
+    pub async fn add_rogue_to(&self, seed: u8, i: usize) -> Result<Rogue, TestnetError> {
+        self.start_rogue(seed, &[i], 1).await
+    }
+
+    async fn start_rogue(
+        &self,
+        seed: u8,
+        to: &[usize],
+        max_connections: u32,
+    ) -> Result<Rogue, TestnetError> {
         let err = |message: String| TestnetError::Node {
             name: "rogue".into(),
             message,
@@ -536,18 +555,13 @@ impl Testnet {
         settings.heartbeat = self.heartbeat;
         settings.conditions = self.conditions;
         settings.mdns = false;
+        settings.max_connections = max_connections;
         let listen = vec![
             "/ip4/127.0.0.1/tcp/0"
                 .parse()
                 .map_err(|e: libp2p::multiaddr::Error| err(e.to_string()))?,
         ];
-        let bootstrap: Vec<Multiaddr> = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_running())
-            .take(3)
-            .map(|n| n.addr.clone())
-            .collect();
+        let bootstrap: Vec<Multiaddr> = to.iter().map(|i| self.nodes[*i].addr.clone()).collect();
         let shutdown = CancellationToken::new();
         let (net, events) = qubix_node::network::start(
             key.libp2p_keypair(),

@@ -146,6 +146,7 @@ async fn a_stopped_provider_withdraws_and_a_killed_one_expires() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
+    qubix_testnet::init_test_logging();
     let mut net = Testnet::new("rogue-test").unwrap();
     net.add(NodeSpec::provider("honest", "RTX 4090:24:1", 1_000, "DE"))
         .await
@@ -155,12 +156,18 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     wait_offers(&net, 2, 1, "the honest offer", |_| true)
         .await
         .unwrap();
-    let rogue = net.add_rogue(66).await.unwrap();
+    // The rogue holds one connection, to c1: whatever it sends reaches c1 first, and the
+    // others only if c1 forwarded it.
+    let rogue = net.add_rogue_to(66, 1).await.unwrap();
     let rogue_peer = rogue.net.local_peer_id();
     let victim_id = net.nodes[0].handle().node_id();
-    wait_until(WAIT, "the rogue to join the mesh", || {
+    let first_hop = net.nodes[1].handle().net().local_peer_id();
+    wait_until(WAIT, "the rogue to connect to c1", || {
         let net = rogue.net.clone();
-        async move { (net.peers().await.ok()?.len() >= 2).then_some(()) }
+        async move {
+            let peers = net.peers().await.ok()?;
+            (peers.len() == 1 && peers[0].peer == first_hop).then_some(())
+        }
     })
     .await
     .unwrap();
@@ -199,14 +206,21 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
         .unwrap(),
     ))
     .unwrap();
-    // 2. A forged signature on its own offer.
-    let mut forged_template = template.clone();
-    forged_template.offer_id = qubix_protocol::OfferId::from_bytes([3; 16]);
-    let forged_again = gossip(forged_template);
+    // 2. A forged signature on its own offer; 3. an offer signed for another network.
     let mut forged = gossip(template.clone());
     let n = forged.len();
     forged[n - 40] ^= 0x55;
-    // 3. An expired offer and 4. an insane one.
+    let other = qubix_protocol::topics::Network::new("othernet").unwrap();
+    let mut foreign = template.clone();
+    foreign.offer_id = qubix_protocol::OfferId::from_bytes([4; 16]);
+    let foreign = codec::encode(&GossipMessage::Offer(
+        Signed::sign(foreign, rogue.key.signing_key(), &other)
+            .unwrap()
+            .envelope()
+            .clone(),
+    ))
+    .unwrap();
+    // 4. An expired offer and 5. an insane one.
     let mut expired = template.clone();
     expired.offer_id = qubix_protocol::OfferId::from_bytes([1; 16]);
     expired.issued_at = UnixMillis(now.0 - 120_000);
@@ -214,51 +228,60 @@ async fn a_rogue_is_rejected_and_loses_score_while_honest_nodes_keep_working() {
     let mut insane = template.clone();
     insane.offer_id = qubix_protocol::OfferId::from_bytes([2; 16]);
     insane.gpu.vram_mib = 10 * 1024 * 1024;
-    for bytes in [
+    let attacks = [
         bytes,
         forged,
+        foreign,
         gossip(expired),
         gossip(insane),
         vec![0xAB; 3000],
-    ] {
-        let _ = rogue.net.publish(bytes).await;
-    }
-    // 5. A flood of garbage.
+    ];
+    // The rogue publishes until c1 has its subscription (gossipsub refuses to publish to
+    // nobody), then c1 judges every forgery and scores the rogue below zero.
+    let c1 = net.nodes[1].handle().clone();
+    let mut round = 0u8;
+    wait_until(WAIT, "c1 to score the rogue below zero", || {
+        round = round.wrapping_add(1);
+        let (rogue_net, c1) = (rogue.net.clone(), c1.clone());
+        let mut attacks = attacks.clone();
+        // Each round's copies differ, so none is a duplicate gossipsub drops unseen.
+        attacks[5][0] = round;
+        async move {
+            for bytes in attacks {
+                let _ = rogue_net.publish(bytes).await;
+            }
+            let peers = c1.net().peers().await.ok()?;
+            let score = peers.iter().find(|p| p.peer == rogue_peer)?.score?;
+            (score < 0.0).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    // A flood of garbage on top.
     for i in 0..300u32 {
         let _ = rogue.net.publish(i.to_le_bytes().repeat(8)).await;
     }
-    // Honest nodes end up penalising the rogue. It keeps sending forgeries while we wait:
-    // a node that was not yet in its mesh for the first burst meets the next ones.
+    // Nothing of it went further: the other nodes never held a message from the rogue,
+    // so they have no score for it at all, and no node holds any of its offers.
+    for i in [0usize, 2] {
+        let peers = net.nodes[i].handle().net().peers().await.unwrap();
+        assert!(
+            peers.iter().all(|p| p.peer != rogue_peer),
+            "node {i} is not connected to the rogue"
+        );
+    }
     for i in 0..3 {
-        let handle = net.nodes[i].handle().clone();
-        let mut round = 0u32;
-        wait_until(
-            WAIT,
-            &format!("node {i} to score the rogue below zero"),
-            || {
-                let handle = handle.clone();
-                let rogue_net = rogue.net.clone();
-                round += 1;
-                let mut forged = forged_again.clone();
-                let n = forged.len();
-                forged[n - 1 - (round as usize % 60)] ^= 0x5a;
-                async move {
-                    let _ = rogue_net.publish(forged).await;
-                    let peers = handle.net().peers().await.ok()?;
-                    let score = peers
-                        .iter()
-                        .find(|p| p.peer == rogue_peer)
-                        .and_then(|p| p.score);
-                    match score {
-                        Some(s) if s < 0.0 => Some(()),
-                        None if !peers.iter().any(|p| p.peer == rogue_peer) => Some(()), // pruned and disconnected
-                        _ => None,
-                    }
-                }
-            },
-        )
-        .await
-        .unwrap();
+        let page = net.nodes[i]
+            .handle()
+            .offers(String::new(), None, None, None)
+            .await
+            .unwrap();
+        assert!(
+            page.offers
+                .iter()
+                .all(|v| v.offer.provider == victim_id && v.offer.gpu.vram_mib < 1024 * 1024),
+            "node {i} holds only the honest offer"
+        );
     }
     // …hold none of its offers, and still work: a price update reaches everyone.
     let pricing = ProviderPricing {

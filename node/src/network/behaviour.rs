@@ -121,7 +121,18 @@ where
     ))
 }
 
-/// Gossipsub: signed messages, application validation before forwarding, strict size limit,
+/// The frame limit given to gossipsub. gossipsub 0.50 compares it with everything buffered
+/// when it decodes a frame (the frame, the frames behind it and up to 8 KiB read ahead), not
+/// with the frame alone: a limit sized for one message closes an honest peer's stream as soon
+/// as a few of its messages arrive together, and what it sends next is lost. So the limit
+/// leaves room for the read-ahead; each message is still bounded by
+/// [`GossipMessage::MAX_SIZE`], which the market checks before anything else and rejects
+/// (at a cost to the sender's score) when it is exceeded.
+pub(super) const GOSSIP_FRAME_LIMIT: usize = 64 * 1024;
+// The largest honest frame (one message and gossipsub's envelope) plus the read-ahead.
+const _: () = assert!(GOSSIP_FRAME_LIMIT >= GossipMessage::MAX_SIZE + 1024 + 8 * 1024);
+
+/// Gossipsub: signed messages, application validation before forwarding, bounded frames,
 /// and a scoring that punishes invalid messages hard. Mesh-delivery penalties are off: the
 /// offers topic is quiet by nature, and under-delivery there is no misbehaviour.
 fn gossipsub(
@@ -131,7 +142,7 @@ fn gossipsub(
     let config = gossipsub::ConfigBuilder::default()
         .validate_messages()
         .validation_mode(gossipsub::ValidationMode::Strict)
-        .max_transmit_size(GossipMessage::MAX_SIZE + 1024)
+        .max_transmit_size(GOSSIP_FRAME_LIMIT)
         .heartbeat_interval(settings.heartbeat)
         .duplicate_cache_time(Duration::from_secs(120))
         .build()

@@ -124,10 +124,7 @@ async fn wait_everyone_has(net: &Testnet, n: usize) -> Result<(), TestnetError> 
 }
 
 /// `count` valid offers signed on network `network_name` by `count / 50` synthetic providers.
-pub(crate) fn synthetic_offers(
-    network_name: &str,
-    count: usize,
-) -> BTreeMap<(NodeId, OfferId), Envelope> {
+pub fn synthetic_offers(network_name: &str, count: usize) -> BTreeMap<(NodeId, OfferId), Envelope> {
     let Ok(network) = Network::new(network_name) else {
         return BTreeMap::new();
     };
@@ -195,7 +192,7 @@ async fn serve_sync(
 
 /// Starts a bare peer that serves `book` over offer sync; returns its address and a token
 /// that stops it.
-pub(crate) async fn start_seeder(
+pub async fn start_seeder(
     network_name: &str,
     book: BTreeMap<(NodeId, OfferId), Envelope>,
 ) -> Result<(String, CancellationToken), TestnetError> {

@@ -8,7 +8,7 @@ mod rtt;
 
 use serde::Serialize;
 
-pub use market::{join_to_full_book, offer_propagation};
+pub use market::{join_to_full_book, offer_propagation, start_seeder, synthetic_offers};
 pub use more::{container_start, http_query, launch_to_running, ledger};
 pub use node::{negotiation_round_trip, node_memory};
 pub use rtt::loopback_rtt;
