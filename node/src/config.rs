@@ -86,6 +86,9 @@ pub struct ProviderConfig {
     pub payment: PaymentConfig,
     /// Most unfunded reservations one paying identity may hold at once.
     pub max_unfunded_per_payer: u32,
+    /// `job/2` requests answered per second for each peer (bursts of three seconds' worth);
+    /// past it a peer gets `rate_limited`. Twenty rentals polled every second need about 80.
+    pub job_requests_per_sec: u32,
 }
 
 /// The payment terms a provider offers (DESIGN §6). The defaults are what consumers accept
@@ -215,6 +218,7 @@ impl Default for ProviderConfig {
             max_idle_secs: Some(24 * 3600),
             payment: PaymentConfig::default(),
             max_unfunded_per_payer: 32,
+            job_requests_per_sec: 100,
         }
     }
 }
@@ -440,6 +444,12 @@ impl NodeConfig {
             return Err(invalid(
                 "provider.max_unfunded_per_payer",
                 "must be at least 1, or no consumer could rent",
+            ));
+        }
+        if p.job_requests_per_sec == 0 {
+            return Err(invalid(
+                "provider.job_requests_per_sec",
+                "must be at least 1, or no consumer could control its job",
             ));
         }
         if self.market.max_offers_per_sync == 0 {

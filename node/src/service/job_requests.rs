@@ -39,18 +39,20 @@ const ISSUED_REPORTS: usize = 8;
 /// What guards `job/2` against a peer that abuses it.
 #[derive(Debug)]
 pub(crate) struct JobGuards {
-    /// Requests per peer: 100 a second sustained, bursts of 300 (twenty rentals polled
-    /// every second take about 80).
+    /// Requests per peer: `provider.job_requests_per_sec` sustained, bursts of three
+    /// seconds' worth.
     rate: RateLimiter<PeerId>,
     /// Nonces each consumer has in the store.
     nonces: HashMap<NodeId, usize>,
 }
 
 impl JobGuards {
-    /// Guards that know the nonces each consumer already has stored.
-    pub(crate) fn new(nonces: HashMap<NodeId, usize>) -> Self {
+    /// Guards answering `per_sec` requests a second per peer, that know the nonces each
+    /// consumer already has stored.
+    pub(crate) fn new(per_sec: u32, nonces: HashMap<NodeId, usize>) -> Self {
+        let per_sec = f64::from(per_sec.max(1));
         Self {
-            rate: RateLimiter::new(100.0, 300.0, 10_000),
+            rate: RateLimiter::new(per_sec, 3.0 * per_sec, 10_000),
             nonces,
         }
     }

@@ -248,6 +248,10 @@ pub fn start(
         .as_ref()
         .map(|p| p.config.desk_policy())
         .unwrap_or_default();
+    let job_requests_per_sec = setup
+        .provider
+        .as_ref()
+        .map_or(100, |p| p.config.job_requests_per_sec);
     let provider = setup.provider.map(|p| {
         market::Provider::new(
             p,
@@ -271,7 +275,7 @@ pub fn start(
         market_guards: market::MarketGuards::new(setup.offers_per_sync),
         negotiate_rate: RateLimiter::new(20.0, 100.0, 10_000),
         admission: admission::Admission::default(),
-        job_guards: job_requests::JobGuards::new(nonces),
+        job_guards: job_requests::JobGuards::new(job_requests_per_sec, nonces),
         #[cfg(feature = "rogue")]
         rogue: setup.rogue,
         payments: payments::PaymentChecks::default(),

@@ -83,6 +83,8 @@ impl Service {
             .payload()
             .window_due(window)
             .ok_or(JobErrorCode::Refused)?;
+        // Not kept when it cannot name a transaction at all.
+        tx_id.parse::<TxId>().map_err(|_| JobErrorCode::Refused)?;
         if record.credits.iter().any(|c| c.window == window) {
             return Err(JobErrorCode::Refused);
         }

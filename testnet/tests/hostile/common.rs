@@ -28,7 +28,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const PRICE: u64 = 3_600;
 
 /// Short payment terms, so attacks play out in seconds: 60 s windows (60 QU at 1 QU/s), a
-/// 3 s billing interval, 6 s graces, 5 s to countersign and 6 s to pay.
+/// 3 s billing interval, 6 s graces, 5 s to countersign and 6 s to pay; three unfunded
+/// reservations per payer and 20 `job/2` requests a second per peer.
 pub fn short_terms(c: &mut NodeConfig) {
     let p = &mut c.provider.payment;
     p.window_secs = 60;
@@ -38,6 +39,8 @@ pub fn short_terms(c: &mut NodeConfig) {
     p.countersign_secs = 5;
     p.fund_secs = 6;
     c.provider.max_unfunded_per_payer = 3;
+    // Far above what the honest consumer's polls need, far below a flood.
+    c.provider.job_requests_per_sec = 20;
     c.provider.cpu_cores = 16;
 }
 
@@ -144,7 +147,12 @@ impl Arena {
             JobState::Running,
             "the honest rental ran through"
         );
-        assert!(running.spent.0 > 0, "its usage was receipted");
+        wait_until(WAIT, "the honest rental's usage to be receipted", || {
+            let c = c.clone();
+            async move { c.instance(id).await.ok().filter(|x| x.spent.0 > 0) }
+        })
+        .await
+        .unwrap();
         let ended = c.act(id, JobAction::Terminate).await.unwrap();
         assert_eq!(ended.state, JobState::Terminated);
         let ledger = self.net.nodes[self.consumer].ledger().clone();

@@ -12,6 +12,10 @@
     unreachable_pub
 )] // test code
 
+mod accounts;
 mod common;
+mod jobs;
+mod market;
 mod negotiation;
 mod payments;
+mod receipts;
