@@ -276,6 +276,10 @@ pub struct NodeConfig {
     pub consumer: ConsumerConfig,
     /// Offer book settings.
     pub market: MarketConfig,
+    /// How long an ended job's record (state, payments, ports, pending notices) is kept
+    /// once its books are closed, seconds. Its signed agreement and final report and
+    /// receipt are kept for good, as evidence.
+    pub record_retention_secs: u64,
     /// A rogue node's misbehaviours (hostile test suite only).
     #[cfg(feature = "rogue")]
     pub rogue: crate::rogue::RogueConfig,
@@ -298,6 +302,7 @@ impl Default for NodeConfig {
             provider: ProviderConfig::default(),
             consumer: ConsumerConfig::default(),
             market: MarketConfig::default(),
+            record_retention_secs: 30 * 24 * 3600,
             #[cfg(feature = "rogue")]
             rogue: crate::rogue::RogueConfig::default(),
         }
@@ -450,6 +455,12 @@ impl NodeConfig {
             return Err(invalid(
                 "provider.job_requests_per_sec",
                 "must be at least 1, or no consumer could control its job",
+            ));
+        }
+        if self.record_retention_secs == 0 {
+            return Err(invalid(
+                "record_retention_secs",
+                "must be at least 1 second",
             ));
         }
         if self.market.max_offers_per_sync == 0 {

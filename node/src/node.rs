@@ -198,6 +198,7 @@ impl RunningNode {
             gpu_note: gpu_note.clone(),
             terms_limits: config.config.consumer.terms,
             offers_per_sync: config.config.market.max_offers_per_sync,
+            record_retention: Duration::from_secs(config.config.record_retention_secs),
             #[cfg(feature = "rogue")]
             rogue: config.config.rogue,
         };

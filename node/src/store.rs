@@ -2,6 +2,10 @@
 //! that run under them, from either side, and the nonces of the control requests a provider
 //! acted on (so a captured request cannot be replayed after a restart). Records are JSON so
 //! they stay readable and can grow new fields. The service task is the only writer.
+//!
+//! A job's record is pruned some time after its books close ([`Store::archive_job`]); what
+//! it proves is kept for good in the `evidence` tree: the countersigned agreement and the
+//! last usage report with its receipt.
 
 use std::path::Path;
 
@@ -183,12 +187,40 @@ impl JobRecord {
     }
 }
 
+/// What is kept for good of a job whose record was pruned: the evidence an audit or a
+/// reputation needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Our side.
+    pub role: Role,
+    /// The countersigned agreement.
+    pub agreement: Agreement,
+    /// The last usage report the provider signed and the consumer's receipt for it.
+    pub final_receipt: Option<(qubix_protocol::Envelope, qubix_protocol::Envelope)>,
+    /// How the job ended.
+    pub state: JobState,
+    /// Why it ended.
+    pub reason: Option<EndReason>,
+    /// Its exit code, when its process exited.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    /// When it ended.
+    pub ended_at: UnixMillis,
+    /// What was paid for it.
+    #[serde(default)]
+    pub paid: Qu,
+    /// Its refunds' final transactions, oldest first.
+    #[serde(default)]
+    pub refunds: Vec<String>,
+}
+
 /// The node database.
 #[derive(Debug, Clone)]
 pub struct Store {
     jobs: sled::Tree,
     nonces: sled::Tree,
     meta: sled::Tree,
+    evidence: sled::Tree,
     db: sled::Db,
 }
 
@@ -204,12 +236,60 @@ impl Store {
         let jobs = db.open_tree("jobs")?;
         let nonces = db.open_tree("control_nonces")?;
         let meta = db.open_tree("meta")?;
+        let evidence = db.open_tree("evidence")?;
         Ok(Self {
             jobs,
             nonces,
             meta,
+            evidence,
             db,
         })
+    }
+
+    /// Replaces job `id`'s record with its evidence, in one durable step: the record is
+    /// gone only once the evidence is written.
+    pub fn archive_job(&self, id: &AgreementId, job: &JobRecord) -> Result<(), StoreError> {
+        use sled::Transactional;
+        let evidence = Evidence {
+            role: job.role,
+            agreement: job.agreement.clone(),
+            final_receipt: job.evidence.clone(),
+            state: job.state,
+            reason: job.reason,
+            exit_code: job.exit_code,
+            ended_at: job.since,
+            paid: job.paid,
+            refunds: job.refunds.clone(),
+        };
+        let bytes =
+            serde_json::to_vec(&evidence).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        (&self.jobs, &self.evidence)
+            .transaction(|(jobs, kept)| {
+                jobs.remove(id.as_bytes())?;
+                kept.insert(id.as_bytes(), bytes.as_slice())?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                sled::transaction::TransactionError::Storage(e) => StoreError::Db(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Corrupt("archive aborted".into())
+                }
+            })?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The evidence kept of pruned job `id`.
+    pub fn evidence(&self, id: &AgreementId) -> Result<Option<Evidence>, StoreError> {
+        self.evidence
+            .get(id.as_bytes())?
+            .map(|v| serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
+    /// How many pruned jobs have evidence kept.
+    pub fn evidence_count(&self) -> usize {
+        self.evidence.len()
     }
 
     /// Writes a job record durably.
@@ -309,4 +389,50 @@ fn nonce_key(consumer: &NodeId, nonce: &Nonce) -> [u8; 48] {
     key[..32].copy_from_slice(consumer.as_bytes());
     key[32..].copy_from_slice(nonce.as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+    use qubix_protocol::testing;
+
+    fn record() -> (AgreementId, JobRecord) {
+        let terms = testing::agreement_terms(2, 1).unwrap();
+        let id = terms.agreement_id;
+        let signed = Signed::sign(terms, &testing::key(1), &testing::network()).unwrap();
+        let agreement =
+            Agreement::countersign(&signed, &testing::key(2), &testing::network()).unwrap();
+        let mut job = JobRecord::new(
+            agreement,
+            Role::Provider,
+            OfferId::from_bytes([1; 16]),
+            UnixMillis(5),
+        );
+        job.state = JobState::Completed;
+        (id, job)
+    }
+
+    #[test]
+    fn an_archived_job_leaves_its_evidence_for_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let (id, job) = record();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.put_job(&id, &job).unwrap();
+            store.archive_job(&id, &job).unwrap();
+            assert!(store.jobs().unwrap().is_empty(), "the record is gone");
+        }
+        // After a restart, the evidence is there and still verifies.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.jobs().unwrap().is_empty());
+        let kept = store.evidence(&id).unwrap().unwrap();
+        assert_eq!(kept.agreement, job.agreement);
+        assert_eq!(kept.state, JobState::Completed);
+        assert_eq!(kept.ended_at, UnixMillis(5));
+        let terms = kept.agreement.verify(&testing::network()).unwrap();
+        assert_eq!(terms.payload().agreement_id, id);
+        assert_eq!(store.evidence_count(), 1);
+    }
 }

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use qubix_protocol::api::LaunchRequest;
-use qubix_protocol::control::{JobAction, JobState};
+use qubix_protocol::control::{JobAction, JobErrorCode, JobMessage, JobReply, JobState};
 use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -503,5 +503,159 @@ async fn a_stranger_can_neither_control_nor_read_someone_elses_job() {
         JobState::Terminated
     );
     drop(stranger);
+    net.shutdown().await;
+}
+
+/// Both sides keep an ended job's record three seconds after its books close.
+fn prunes_soon(c: &mut qubix_node::config::NodeConfig) {
+    c.record_retention_secs = 3;
+}
+
+/// A job that completes: once both books are closed and the retention period has passed,
+/// both sides prune its record, the provider removes its exited container and workspace,
+/// and each side keeps the signed agreement as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_job_is_pruned_with_its_container_and_its_agreement_kept() {
+    qubix_testnet::init_test_logging();
+    assert!(
+        qubix_testnet::docker_available(),
+        "this test runs a real container: run ./scripts/setup-test-env"
+    );
+    let mut net = Testnet::with_devnet("prune-test", Duration::from_millis(200))
+        .await
+        .unwrap();
+    let provider = net
+        .add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE").configured(prunes_soon))
+        .await
+        .unwrap();
+    let consumer = net
+        .add(NodeSpec::consumer("consumer").configured(prunes_soon))
+        .await
+        .unwrap();
+    let c = net.nodes[consumer].handle().clone();
+    let p = net.nodes[provider].handle().clone();
+    wait_until(WAIT, "the offer to reach the consumer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let launch = LaunchRequest {
+        offer_id: None,
+        query: None,
+        image: "qubix/test:latest".into(),
+        command: vec!["sh".into(), "-c".into(), "echo done; sleep 2".into()],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 3600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(128),
+        disk_gib: Some(1),
+    };
+    let id = c.launch(launch).await.unwrap().id;
+    let completed = wait_until(WAIT, "the job to complete", || {
+        let p = p.clone();
+        async move {
+            let jobs = p.provider_jobs().await.ok()?;
+            jobs.into_iter()
+                .find(|j| j.id == id && j.state == JobState::Completed)
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(completed.reason, None);
+    // The exited container is still there for the consumer's logs…
+    let network = net.network();
+    let runtime = qubix_node::runtime::connect_owned(
+        &network,
+        &net.nodes[provider].handle().node_id().to_string(),
+        false,
+    )
+    .await
+    .unwrap();
+    let held = |runtime: std::sync::Arc<dyn qubix_node::runtime::ContainerRuntime>| async move {
+        runtime
+            .list_managed()
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id.agreement_id == id)
+    };
+    assert!(held(runtime.clone()).await, "the exited container is kept");
+    // …until the record goes, on both sides.
+    wait_until(WAIT, "both sides to prune the record", || {
+        let (c, p) = (c.clone(), p.clone());
+        async move {
+            let provider_gone = p.provider_jobs().await.ok()?.iter().all(|j| j.id != id);
+            let consumer_gone = c.instance(id).await.is_err();
+            (provider_gone && consumer_gone).then_some(())
+        }
+    })
+    .await
+    .unwrap();
+    // The provider still answers the consumer about the pruned job, from its evidence:
+    // status (with the refunds) yes, a state change no.
+    let key = net.nodes[consumer].key();
+    let ask = |action: JobAction| {
+        let control = qubix_protocol::control::JobControl {
+            agreement_id: id,
+            consumer: key.node_id(),
+            action,
+            nonce: qubix_protocol::Nonce::random(),
+            issued_at: qubix_protocol::UnixMillis::now(),
+        };
+        let signed = qubix_protocol::Signed::sign(control, key.signing_key(), &network).unwrap();
+        let net = c.net().clone();
+        let provider_peer = p.node_id().to_peer_id();
+        async move {
+            net.job(
+                provider_peer,
+                JobMessage::Control(signed.envelope().clone()),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    match ask(JobAction::Status).await {
+        JobReply::Status(s) => {
+            assert_eq!(s.state, JobState::Completed);
+            assert_eq!(s.refunds.len(), 1, "{s:?}");
+        }
+        other => panic!("no status for the pruned job: {other:?}"),
+    }
+    assert_eq!(
+        ask(JobAction::Restart).await,
+        JobReply::Error(JobErrorCode::WrongState)
+    );
+    wait_until(WAIT, "the container and workspace to be removed", || {
+        let runtime = runtime.clone();
+        async move { (!held(runtime).await).then_some(()) }
+    })
+    .await
+    .unwrap();
+    // The books are untouched by pruning, and each side keeps the agreement.
+    let billing = net.nodes[consumer].ledger().instance_billing(&id).unwrap();
+    assert!(
+        billing.is_some(),
+        "the consumer's books of the rental remain"
+    );
+    for i in [provider, consumer] {
+        let data = net.nodes[i].data_dir.clone();
+        net.stop(i).await;
+        let store = qubix_node::store::Store::open(&data).unwrap();
+        let kept = store.evidence(&id).unwrap().expect("the agreement is kept");
+        assert_eq!(kept.state, JobState::Completed);
+        assert_eq!(
+            kept.agreement
+                .verify(&network)
+                .unwrap()
+                .payload()
+                .agreement_id,
+            id
+        );
+    }
+    drop((c, p));
     net.shutdown().await;
 }

@@ -83,16 +83,22 @@ impl Service {
     /// a live job's runner knows its consumer from the terms verified when it started, so
     /// only ended jobs verify their stored agreement again.
     fn consumer_of(&self, id: &AgreementId, peer: &NodeId) -> Result<(), JobErrorCode> {
-        let record = self
-            .jobs
-            .get(id)
-            .filter(|j| j.role == Role::Provider)
-            .ok_or(JobErrorCode::UnknownJob)?;
-        let consumer = match self.runners.get(id) {
-            Some(runner) => runner.consumer,
-            None => {
+        let consumer = match (self.jobs.get(id), self.runners.get(id)) {
+            (Some(record), _) if record.role != Role::Provider => {
+                return Err(JobErrorCode::UnknownJob);
+            }
+            (Some(_), Some(runner)) => runner.consumer,
+            (Some(record), None) => {
                 let terms = record
                     .terms(&self.network_name)
+                    .map_err(|_| JobErrorCode::UnknownJob)?;
+                terms.payload().consumer
+            }
+            (None, _) => {
+                let kept = self.archived(id).ok_or(JobErrorCode::UnknownJob)?;
+                let terms = kept
+                    .agreement
+                    .verify(&self.network_name)
                     .map_err(|_| JobErrorCode::UnknownJob)?;
                 terms.payload().consumer
             }
@@ -180,11 +186,14 @@ impl Service {
         self.consumer_of(&c.agreement_id, peer)?;
         check_freshness(c, UnixMillis::now())?;
         let id = c.agreement_id;
-        let ended = self.jobs.get(&id).is_some_and(|j| j.state.is_final());
+        // Past `consumer_of`, a job without a record is one whose record was pruned.
+        let archived = !self.jobs.contains_key(&id);
+        let ended = archived || self.jobs.get(&id).is_some_and(|j| j.state.is_final());
         match c.action {
             // A status read changes nothing: no nonce to keep, and an ended job answers at
             // once.
             JobAction::Status | JobAction::Heartbeat if ended => {}
+            _ if archived => return Err(JobErrorCode::WrongState),
             JobAction::Status | JobAction::Heartbeat => self.apply(id, Input::Tick).await?,
             action => {
                 self.use_nonce(c)?;
@@ -308,7 +317,22 @@ impl Service {
 
     /// A provider job's status for its consumer.
     pub(super) fn status(&self, id: &AgreementId) -> Result<JobStatus, JobErrorCode> {
-        let record = self.jobs.get(id).ok_or(JobErrorCode::UnknownJob)?;
+        let Some(record) = self.jobs.get(id) else {
+            // A pruned job answers from its evidence: the consumer may still be waiting
+            // to hear of its refunds.
+            let kept = self.archived(id).ok_or(JobErrorCode::UnknownJob)?;
+            let skip = kept.refunds.len().saturating_sub(MAX_REFUNDS_LISTED);
+            return Ok(JobStatus {
+                agreement_id: *id,
+                state: kept.state,
+                exit_code: kept.exit_code,
+                reason: kept.reason,
+                ports: Vec::new(),
+                since: kept.ended_at,
+                paid: kept.paid,
+                refunds: kept.refunds.into_iter().skip(skip).collect(),
+            });
+        };
         let skip = record.refunds.len().saturating_sub(MAX_REFUNDS_LISTED);
         Ok(JobStatus {
             agreement_id: *id,
@@ -320,6 +344,17 @@ impl Service {
             paid: record.paid,
             refunds: record.refunds.iter().skip(skip).cloned().collect(),
         })
+    }
+}
+
+impl Service {
+    /// The evidence kept of provider job `id`, once its record was pruned.
+    fn archived(&self, id: &AgreementId) -> Option<crate::store::Evidence> {
+        self.store
+            .evidence(id)
+            .ok()
+            .flatten()
+            .filter(|e| e.role == Role::Provider)
     }
 }
 

@@ -149,6 +149,13 @@ impl Service {
         for effect in effects {
             self.perform(id, effect).await;
         }
+        if ended && before == JobState::Negotiated {
+            // Never paid, so it never had a container or a log: its runner goes now (a
+            // stranger's lapsed reservations must not leave tasks behind).
+            if let Some(runner) = self.runners.remove(&id) {
+                runner.perform(Effect::Remove).await;
+            }
+        }
         if ended {
             self.job_ended(id);
         }

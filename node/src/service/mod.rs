@@ -16,6 +16,7 @@ mod market;
 mod negotiate;
 mod payments;
 mod refunds;
+mod retention;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,6 +99,8 @@ pub struct ServiceSetup {
     pub terms_limits: crate::negotiation::TermsLimits,
     /// How many offers one peer's offer sync may add (refilled over an hour).
     pub offers_per_sync: usize,
+    /// How long ended jobs' records are kept once their books are closed.
+    pub record_retention: Duration,
     /// A rogue node's misbehaviours (hostile test suite only).
     #[cfg(feature = "rogue")]
     pub rogue: crate::rogue::RogueConfig,
@@ -213,6 +216,10 @@ pub(crate) struct Service {
     tasks: TaskTracker,
     /// Stops them.
     tasks_stop: CancellationToken,
+    /// How long ended jobs' records are kept once their books are closed.
+    record_retention: Duration,
+    /// When records were last pruned.
+    records_pruned_at: UnixMillis,
 }
 
 /// Capacity of the queue of runner reports.
@@ -299,6 +306,8 @@ pub fn start(
         closing: refunds::Closing::default(),
         tasks: TaskTracker::new(),
         tasks_stop: CancellationToken::new(),
+        record_retention: setup.record_retention,
+        records_pruned_at: UnixMillis(0),
     };
     service.restore_reservations();
     service.resume_jobs();
@@ -505,6 +514,7 @@ impl Service {
         }
         self.tick_jobs().await;
         self.close_overdue();
+        self.prune_records_if_due(now).await;
         // Bookkeeping about once a minute (the sweep runs every second).
         if (now.0 / 1000) % 60 == 0 {
             self.prune_nonces();

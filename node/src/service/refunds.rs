@@ -44,6 +44,13 @@ pub(crate) struct Closing {
     refunding: HashSet<AgreementId>,
 }
 
+impl Closing {
+    /// Whether agreement `id`'s books are closing or its refund is on its way out.
+    pub(super) fn busy(&self, id: &AgreementId) -> bool {
+        self.ending.contains_key(id) || self.refunding.contains(id)
+    }
+}
+
 impl Service {
     /// Consumer: the instance ended. Its books close, and a watcher waits for the refund.
     pub(super) fn close_instance(&mut self, id: AgreementId) {

@@ -54,6 +54,12 @@ pub struct Arena {
 
 impl Arena {
     pub async fn start(name: &str) -> Arena {
+        Self::start_configured(name, short_terms).await
+    }
+
+    /// An arena whose provider is configured by `configure` (which should apply
+    /// [`short_terms`]).
+    pub async fn start_configured(name: &str, configure: fn(&mut NodeConfig)) -> Arena {
         qubix_testnet::init_test_logging();
         assert!(
             qubix_testnet::docker_available(),
@@ -63,7 +69,7 @@ impl Arena {
             .await
             .unwrap();
         let spec =
-            NodeSpec::provider("provider", "RTX 4090:24:4", PRICE, "DE").configured(short_terms);
+            NodeSpec::provider("provider", "RTX 4090:24:4", PRICE, "DE").configured(configure);
         let provider = net.add(spec).await.unwrap();
         let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
         let arena = Arena {

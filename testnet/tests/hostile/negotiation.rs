@@ -18,9 +18,15 @@ fn greedy_terms(c: &mut qubix_node::config::NodeConfig) {
     c.provider.payment.window_secs = 365 * 24 * 3600;
 }
 
+/// The honest provider, keeping ended jobs' records five seconds after their books close.
+fn prunes_soon(c: &mut qubix_node::config::NodeConfig) {
+    short_terms(c);
+    c.record_retention_secs = 5;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn negotiation_attacks_gain_nothing() {
-    let mut arena = Arena::start("hostile-negotiation").await;
+    let mut arena = Arena::start_configured("hostile-negotiation", prunes_soon).await;
     let honest = arena.honest_rental().await;
     let rogue = Manual::join(&arena, 21, 10_000).await;
     let offer = arena.provider_offer(arena.consumer).await;
@@ -132,6 +138,21 @@ async fn negotiation_attacks_gain_nothing() {
     })
     .await
     .unwrap();
+    // The lapsed reservation's record is pruned after the retention period (5 s here); its
+    // signed agreement stays as evidence (checked at the end, in the stopped provider's
+    // store). The honest rental's record stays while it runs.
+    wait_until(WAIT, "the lapsed reservation's record to be pruned", || {
+        let provider = provider.clone();
+        async move {
+            let jobs = provider.provider_jobs().await.ok()?;
+            jobs.iter().all(|j| j.id != id).then_some(jobs)
+        }
+    })
+    .await
+    .unwrap()
+    .iter()
+    .find(|j| j.id == honest)
+    .expect("the running rental's record is kept");
 
     // 4. A rogue provider asks for a year's window: the consumer refuses, naming the field,
     //    and locks nothing.
@@ -176,6 +197,23 @@ async fn negotiation_attacks_gain_nothing() {
         .books_reconcile(&[arena.provider, arena.consumer])
         .await;
     rogue.leave().await;
+    let data = arena.net.nodes[arena.provider].data_dir.clone();
+    arena.net.stop(arena.provider).await;
+    let store = qubix_node::store::Store::open(&data).unwrap();
+    let kept = store
+        .evidence(&id)
+        .unwrap()
+        .expect("the lapsed agreement's evidence");
+    assert_eq!(
+        kept.agreement
+            .verify(&arena.network())
+            .unwrap()
+            .payload()
+            .agreement_id,
+        id
+    );
+    assert_eq!(kept.state, JobState::Terminated);
+    drop(store);
     arena.net.shutdown().await;
 }
 
