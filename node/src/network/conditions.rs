@@ -1,6 +1,7 @@
 //! Emulated link conditions for tests and benchmarks on loopback, which has neither latency
 //! nor loss: every event the network hands to the service arrives `latency` later (one way,
-//! in arrival order), and a share `loss` of gossip messages is dropped (reported `Ignore` to
+//! in arrival order), and so does every answer to this node's own requests (offer sync,
+//! negotiation, `job/2`); a share `loss` of gossip messages is dropped (reported `Ignore` to
 //! gossipsub, as a stale message would be). The node's own logic, timeouts included, feels
 //! them as it would feel a slow, lossy link.
 //!

@@ -193,6 +193,9 @@ pub(crate) enum Command {
 pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    /// Emulated one-way latency of answers to this node's requests (zero unless link
+    /// conditions are emulated; see [`LinkConditions`]).
+    reply_latency: std::time::Duration,
 }
 
 impl NetworkHandle {
@@ -208,6 +211,15 @@ impl NetworkHandle {
             .await
             .map_err(|_| NetworkError::Shutdown)?;
         rx.await.map_err(|_| NetworkError::Shutdown)?
+    }
+
+    /// A peer's answer to a request, delivered as late as the emulated link allows.
+    async fn answer<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NetworkError> {
+        let answer = self.call(make).await;
+        if !self.reply_latency.is_zero() {
+            tokio::time::sleep(self.reply_latency).await;
+        }
+        answer
     }
 
     async fn tell(&self, command: Command) -> Result<(), NetworkError> {
@@ -254,7 +266,7 @@ impl NetworkHandle {
         peer: PeerId,
         request: NegotiateRequest,
     ) -> Result<NegotiateResponse, NetworkError> {
-        self.call(|reply| Command::Negotiate {
+        self.answer(|reply| Command::Negotiate {
             peer,
             request,
             reply,
@@ -264,7 +276,7 @@ impl NetworkHandle {
 
     /// Sends a job request and waits for the answer.
     pub async fn job(&self, peer: PeerId, request: JobMessage) -> Result<JobReply, NetworkError> {
-        self.call(|reply| Command::Job {
+        self.answer(|reply| Command::Job {
             peer,
             request,
             reply,
@@ -278,7 +290,7 @@ impl NetworkHandle {
         peer: PeerId,
         request: OfferSyncRequest,
     ) -> Result<OfferSyncResponse, NetworkError> {
-        self.call(|reply| Command::Sync {
+        self.answer(|reply| Command::Sync {
             peer,
             request,
             reply,
@@ -365,6 +377,9 @@ pub async fn start(
     let handle = NetworkHandle {
         commands: command_tx,
         local_peer_id,
+        reply_latency: settings
+            .conditions
+            .map_or(std::time::Duration::ZERO, |c| c.latency),
     };
     let event_rx = match settings.conditions {
         Some(c) => conditions::apply(c, handle.clone(), event_rx, shutdown),
