@@ -532,6 +532,20 @@ mod tests {
         assert!(v.network.is_mainnet());
     }
 
+    /// The settings docs/usage.md shows are real, and are the defaults (but the CA file).
+    #[test]
+    fn the_documented_settings_parse_and_are_the_defaults() {
+        let doc = include_str!("../../docs/usage.md");
+        let toml_block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a TOML block in docs/usage.md");
+        let mut parsed: NodeConfig = toml::from_str(toml_block).unwrap();
+        assert!(parsed.qubic_rpc_ca.take().is_some());
+        assert_eq!(parsed, NodeConfig::default());
+    }
+
     #[test]
     fn file_then_overrides_win() {
         let dir = tempfile::tempdir().unwrap();

@@ -28,13 +28,16 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const PRICE: u64 = 3_600;
 
 /// Short payment terms, so attacks play out in seconds: 60 s windows (60 QU at 1 QU/s), a
-/// 3 s billing interval, 6 s graces, 5 s to countersign and 6 s to pay; three unfunded
+/// 3 s billing interval, a 30 s stop grace and 6 s terminate grace, 5 s to countersign and
+/// 6 s to pay; three unfunded
 /// reservations per payer and 20 `job/2` requests a second per peer.
 pub fn short_terms(c: &mut NodeConfig) {
     let p = &mut c.provider.payment;
     p.window_secs = 60;
     p.billing_interval_secs = 3;
-    p.stop_grace_secs = 6;
+    // Long enough that an honest rental rides out a stall of a loaded machine: a job stopped
+    // for late receipts or payment resumes when they come within it.
+    p.stop_grace_secs = 30;
     p.terminate_grace_secs = 6;
     p.countersign_secs = 5;
     p.fund_secs = 6;
@@ -131,7 +134,7 @@ impl Arena {
     /// Waits until node `i`'s instance `id` is in `state`.
     pub async fn wait_state(&self, i: usize, id: AgreementId, state: JobState) -> Instance {
         let h = self.net.nodes[i].handle().clone();
-        wait_until(
+        let waited = wait_until(
             WAIT,
             &format!("instance {id} to be {}", state.as_str()),
             || {
@@ -139,8 +142,17 @@ impl Arena {
                 async move { h.instance(id).await.ok().filter(|x| x.state == state) }
             },
         )
-        .await
-        .unwrap()
+        .await;
+        match waited {
+            Ok(instance) => instance,
+            Err(e) => {
+                let last = h
+                    .instance(id)
+                    .await
+                    .map(|x| (x.state, x.reason, x.paid, x.spent));
+                panic!("{e}; the instance is {last:?}");
+            }
+        }
     }
 
     /// Ends the honest rental: it is still running, has been receipted, terminates, and its

@@ -19,6 +19,7 @@ fn withholds(c: &mut qubix_node::config::NodeConfig) {
 /// A provider that bills ten minutes more than it metered.
 fn overbills(c: &mut qubix_node::config::NodeConfig) {
     short_terms(c);
+    c.provider.payment.stop_grace_secs = 6; // it ends its unreceipted job soon
     c.rogue.report_extra_ms = 600_000;
 }
 
