@@ -12,6 +12,34 @@ use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Waits until the consumer behind `c` holds the provider's one offer.
+async fn offer_arrives(c: &qubix_node::service::NodeHandle) {
+    wait_until(WAIT, "the offer to reach the consumer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+}
+
+/// One GPU for an hour, running `script` under `sh -c` in the test image (one core, 128 MiB).
+fn shell_job(script: &str) -> LaunchRequest {
+    LaunchRequest {
+        offer_id: None,
+        query: None,
+        image: "qubix/test:latest".into(),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        env: Default::default(),
+        ports: vec![],
+        gpus: 1,
+        duration_secs: 3600,
+        max_price_per_gpu_hour: None,
+        cpu_cores: Some(1),
+        ram_mib: Some(128),
+        disk_gib: Some(1),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rent_pay_run_watch_stop_start_terminate_refund() {
     qubix_testnet::init_test_logging();
@@ -27,30 +55,13 @@ async fn rent_pay_run_watch_stop_start_terminate_refund() {
         .unwrap();
     let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
     let c = net.nodes[consumer].handle().clone();
-    wait_until(WAIT, "the offer to reach the consumer", || {
-        let c = c.clone();
-        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await
-    .unwrap();
+    offer_arrives(&c).await;
     let launch = LaunchRequest {
-        offer_id: None,
         query: Some("gpu_name=RTX_4090".into()),
-        image: "qubix/test:latest".into(),
-        command: vec![
-            "sh".into(),
-            "-c".into(),
-            "echo hello from the job; echo data > /workspace/kept; while true; do sleep 1; done"
-                .into(),
-        ],
-        env: Default::default(),
-        ports: vec![],
-        gpus: 1,
-        duration_secs: 3600,
-        max_price_per_gpu_hour: None,
-        cpu_cores: Some(1),
         ram_mib: Some(256),
-        disk_gib: Some(1),
+        ..shell_job(
+            "echo hello from the job; echo data > /workspace/kept; while true; do sleep 1; done",
+        )
     };
     let instance = c.launch(launch).await.unwrap();
     let id = instance.id;
@@ -234,30 +245,8 @@ async fn a_provider_restart_mid_job_finds_its_container_and_the_job_runs_on() {
         .unwrap();
     let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
     let c = net.nodes[consumer].handle().clone();
-    wait_until(WAIT, "the offer to reach the consumer", || {
-        let c = c.clone();
-        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await
-    .unwrap();
-    let launch = LaunchRequest {
-        offer_id: None,
-        query: None,
-        image: "qubix/test:latest".into(),
-        command: vec![
-            "sh".into(),
-            "-c".into(),
-            "i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done".into(),
-        ],
-        env: Default::default(),
-        ports: vec![],
-        gpus: 1,
-        duration_secs: 3600,
-        max_price_per_gpu_hour: None,
-        cpu_cores: Some(1),
-        ram_mib: Some(128),
-        disk_gib: Some(1),
-    };
+    offer_arrives(&c).await;
+    let launch = shell_job("i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done");
     let id = c.launch(launch).await.unwrap().id;
     let running = || {
         let c = c.clone();
@@ -323,26 +312,11 @@ async fn a_provider_that_dies_mid_window_owes_the_unused_time() {
         .unwrap();
     let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
     let c = net.nodes[consumer].handle().clone();
-    wait_until(WAIT, "the offer to reach the consumer", || {
-        let c = c.clone();
-        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await
-    .unwrap();
+    offer_arrives(&c).await;
+    // Ends on its own, so no container outlives the test for long.
     let launch = LaunchRequest {
-        offer_id: None,
-        query: None,
-        image: "qubix/test:latest".into(),
-        // Ends on its own, so no container outlives the test for long.
-        command: vec!["sh".into(), "-c".into(), "sleep 90".into()],
-        env: Default::default(),
-        ports: vec![],
-        gpus: 1,
-        duration_secs: 3600,
-        max_price_per_gpu_hour: None,
-        cpu_cores: Some(1),
         ram_mib: Some(64),
-        disk_gib: Some(1),
+        ..shell_job("sleep 90")
     };
     let id = c.launch(launch).await.unwrap().id;
     wait_until(WAIT, "a countersigned usage report", || {
@@ -418,30 +392,8 @@ async fn a_stranger_can_neither_control_nor_read_someone_elses_job() {
         .unwrap();
     let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
     let c = net.nodes[consumer].handle().clone();
-    wait_until(WAIT, "the offer to reach the consumer", || {
-        let c = c.clone();
-        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await
-    .unwrap();
-    let launch = LaunchRequest {
-        offer_id: None,
-        query: None,
-        image: "qubix/test:latest".into(),
-        command: vec![
-            "sh".into(),
-            "-c".into(),
-            "echo secret-output; while true; do sleep 1; done".into(),
-        ],
-        env: Default::default(),
-        ports: vec![],
-        gpus: 1,
-        duration_secs: 3600,
-        max_price_per_gpu_hour: None,
-        cpu_cores: Some(1),
-        ram_mib: Some(128),
-        disk_gib: Some(1),
-    };
+    offer_arrives(&c).await;
+    let launch = shell_job("echo secret-output; while true; do sleep 1; done");
     let id = c.launch(launch).await.unwrap().id;
     wait_until(WAIT, "the instance to run", || {
         let c = c.clone();
@@ -534,26 +486,8 @@ async fn a_completed_job_is_pruned_with_its_container_and_its_agreement_kept() {
         .unwrap();
     let c = net.nodes[consumer].handle().clone();
     let p = net.nodes[provider].handle().clone();
-    wait_until(WAIT, "the offer to reach the consumer", || {
-        let c = c.clone();
-        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
-    })
-    .await
-    .unwrap();
-    let launch = LaunchRequest {
-        offer_id: None,
-        query: None,
-        image: "qubix/test:latest".into(),
-        command: vec!["sh".into(), "-c".into(), "echo done; sleep 2".into()],
-        env: Default::default(),
-        ports: vec![],
-        gpus: 1,
-        duration_secs: 3600,
-        max_price_per_gpu_hour: None,
-        cpu_cores: Some(1),
-        ram_mib: Some(128),
-        disk_gib: Some(1),
-    };
+    offer_arrives(&c).await;
+    let launch = shell_job("echo done; sleep 2");
     let id = c.launch(launch).await.unwrap().id;
     let completed = wait_until(WAIT, "the job to complete", || {
         let p = p.clone();
