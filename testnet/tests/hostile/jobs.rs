@@ -1,5 +1,5 @@
 //! Attacks on `job/2`: a captured control request replayed, also after the provider
-//! restarts (8); request and payment-notice floods (8); and strings from a provider that
+//! restarts (8), or signed for another network (10); request and payment-notice floods (8); and strings from a provider that
 //! would reach a terminal or a shell hint (12).
 
 use qubix_protocol::control::{JobAction, JobErrorCode, JobMessage, JobReply, JobState};
@@ -40,6 +40,17 @@ async fn job_protocol_attacks_gain_nothing() {
         let net = arena.net.nodes[arena.consumer].handle().net().clone();
         async move { net.job(provider_peer, message).await.unwrap() }
     };
+    // 10. The same request signed for another network (say, captured on a testnet and
+    //     played on this one) does not open here.
+    let elsewhere = qubix_protocol::topics::Network::new("othernet").unwrap();
+    let mut foreign = signed.payload().clone();
+    foreign.nonce = Nonce::random();
+    let foreign =
+        qubix_protocol::Signed::sign(foreign, consumer_key.signing_key(), &elsewhere).unwrap();
+    assert_eq!(
+        send(&arena, JobMessage::Control(foreign.envelope().clone())).await,
+        JobReply::Error(JobErrorCode::Refused)
+    );
     let first = send(&arena, captured.clone()).await;
     assert!(
         matches!(&first, JobReply::Status(s) if s.state == JobState::Stopped),
