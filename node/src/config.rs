@@ -57,6 +57,9 @@ pub struct ProviderConfig {
     pub enabled: bool,
     /// Simulated GPUs (`MODEL:VRAM_GIB:COUNT`), testnets only.
     pub simulate_gpu: Option<String>,
+    /// Run jobs as plain processes on this machine when Docker does not answer: no isolation
+    /// at all, so only with simulated GPUs off mainnet, and every offer says so.
+    pub unsafe_local_jobs: bool,
     /// Price per GPU-hour for models without their own price.
     pub default_price: u64,
     /// Price per GPU-hour by model name.
@@ -204,6 +207,7 @@ impl Default for ProviderConfig {
         Self {
             enabled: false,
             simulate_gpu: None,
+            unsafe_local_jobs: false,
             default_price: 1_000,
             prices: BTreeMap::new(),
             country: "DE".into(),
@@ -330,6 +334,8 @@ pub struct Overrides {
     pub provider: Option<bool>,
     /// `--simulate-gpu` / `QUBIX_SIMULATE_GPU`.
     pub simulate_gpu: Option<String>,
+    /// `--unsafe-local-jobs` / `QUBIX_UNSAFE_LOCAL_JOBS`.
+    pub unsafe_local_jobs: Option<bool>,
     /// `--price` / `QUBIX_PRICE`.
     pub price: Option<u64>,
     /// `--country` / `QUBIX_COUNTRY`.
@@ -380,6 +386,9 @@ impl NodeConfig {
         if let Some(v) = o.provider {
             p.enabled = v;
         }
+        if let Some(v) = o.unsafe_local_jobs {
+            p.unsafe_local_jobs = v;
+        }
         if let Some(v) = o.simulate_gpu {
             p.simulate_gpu = Some(v);
             p.enabled = true;
@@ -415,6 +424,13 @@ impl NodeConfig {
             return Err(invalid(
                 "provider.simulate_gpu",
                 "simulated GPUs are refused on mainnet; use --network testnet",
+            ));
+        }
+        if p.unsafe_local_jobs && (p.simulate_gpu.is_none() || network.is_mainnet()) {
+            return Err(invalid(
+                "provider.unsafe_local_jobs",
+                "jobs as local processes run consumers' commands on this machine without any \
+                 isolation: allowed only with simulated GPUs (--simulate-gpu) off mainnet",
             ));
         }
         if p.default_price == 0 || p.prices.values().any(|v| *v == 0) {
@@ -632,5 +648,33 @@ mod tests {
             let err = config.validate().unwrap_err().to_string();
             assert!(err.contains(field), "expected {field}: {err}");
         }
+    }
+
+    /// Jobs as host processes only behind the flag, with simulated GPUs, off mainnet.
+    #[test]
+    fn unsafe_local_jobs_need_simulated_gpus_off_mainnet() {
+        let testnet = |simulate: Option<&str>| {
+            NodeConfig::default().overlay(Overrides {
+                network: Some("testnet".into()),
+                simulate_gpu: simulate.map(Into::into),
+                unsafe_local_jobs: Some(true),
+                ..Default::default()
+            })
+        };
+        let err = testnet(None).validate().unwrap_err().to_string();
+        assert!(err.contains("provider.unsafe_local_jobs"), "{err}");
+        assert!(err.contains("without any isolation"), "{err}");
+        let mut real_gpus_too = testnet(Some("RTX 4090:24:1"));
+        assert!(real_gpus_too.validate().is_ok());
+        real_gpus_too.network = "mainnet".into();
+        let err = real_gpus_too.validate().unwrap_err().to_string();
+        assert!(err.contains("provider."), "{err}");
+        // Custom network names are testnets; the flag is still off unless set.
+        let custom = NodeConfig::default().overlay(Overrides {
+            network: Some("prod-eu".into()),
+            simulate_gpu: Some("RTX 4090:24:1".into()),
+            ..Default::default()
+        });
+        assert!(!custom.validate().unwrap().config.provider.unsafe_local_jobs);
     }
 }

@@ -72,6 +72,10 @@ struct NodeArgs {
     /// Simulated GPUs for testnets, e.g. "RTX 4090:24:2" (implies --provider).
     #[arg(long, env = "QUBIX_SIMULATE_GPU")]
     simulate_gpu: Option<String>,
+    /// Run jobs as plain processes on this machine when Docker does not answer: NO
+    /// ISOLATION (simulated GPUs off mainnet only; every offer says so).
+    #[arg(long, env = "QUBIX_UNSAFE_LOCAL_JOBS")]
+    unsafe_local_jobs: bool,
     /// Price in QU per GPU-hour.
     #[arg(long, env = "QUBIX_PRICE")]
     price: Option<u64>,
@@ -95,6 +99,7 @@ impl NodeArgs {
             qubic_rpc: self.qubic_rpc.clone(),
             provider: self.provider.then_some(true),
             simulate_gpu: self.simulate_gpu.clone(),
+            unsafe_local_jobs: self.unsafe_local_jobs.then_some(true),
             price: self.price,
             country: self.country.clone(),
             max_offers_per_sync: self.max_offers_per_sync,

@@ -148,16 +148,9 @@ impl RunningNode {
         .await?;
         info!(node = %key.node_id(), network = %config.network, provider = provider.is_some(), "node starting");
         let store = Store::open(dir)?;
-        let runtime: Option<Arc<dyn crate::runtime::ContainerRuntime>> = match &provider {
-            Some(_) => Some(
-                crate::runtime::connect_owned(
-                    &config.network,
-                    &node_id.to_string(),
-                    !config.network.is_mainnet(),
-                )
-                .await?,
-            ),
-            None => None,
+        let (runtime, runtime_down) = match &provider {
+            Some(_) => provider_runtime(&config, &node_id.to_string()).await?,
+            None => (None, None),
         };
         let runtime_for_api = runtime.clone();
         let ca_pem = match &config.config.qubic_rpc_ca {
@@ -199,6 +192,7 @@ impl RunningNode {
             terms_limits: config.config.consumer.terms,
             offers_per_sync: config.config.market.max_offers_per_sync,
             record_retention: Duration::from_secs(config.config.record_retention_secs),
+            runtime_down,
             #[cfg(feature = "rogue")]
             rogue: config.config.rogue,
         };
@@ -272,6 +266,30 @@ impl RunningNode {
         let _ = self.service.await;
         Self::stop_serving(self.served).await;
         self.settlement.shutdown().await;
+    }
+}
+
+/// The provider's container runtime, and why jobs cannot run when its engine does not
+/// answer: the node still starts, offers nothing, and asks the engine again while it runs.
+async fn provider_runtime(
+    config: &ValidConfig,
+    owner: &str,
+) -> Result<
+    (
+        Option<Arc<dyn crate::runtime::ContainerRuntime>>,
+        Option<String>,
+    ),
+    StartError,
+> {
+    let local = config.config.provider.unsafe_local_jobs;
+    match crate::runtime::connect_owned(&config.network, owner, local).await {
+        Ok(runtime) => Ok((Some(runtime), None)),
+        Err(e @ crate::runtime::RuntimeError::DockerUnreachable { .. }) => {
+            warn!(error = %e, "Docker does not answer: nothing is offered until it does (asked again every 10 s)");
+            let docker = crate::runtime::PendingDocker::new(owner);
+            Ok((Some(Arc::new(docker)), Some(e.to_string())))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

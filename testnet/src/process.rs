@@ -102,6 +102,10 @@ pub struct ProcessSpec {
     pub gateway: Option<std::net::SocketAddr>,
     /// `--max-offers-per-sync`.
     pub max_offers_per_sync: Option<usize>,
+    /// `--unsafe-local-jobs`.
+    pub unsafe_local_jobs: bool,
+    /// Further environment variables (a test's `DOCKER_HOST`, say).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `qubix node` process; killed when dropped unless stopped first.
@@ -155,6 +159,10 @@ impl NodeProcess {
         if let Some(n) = spec.max_offers_per_sync {
             cmd.args(["--max-offers-per-sync", &n.to_string()]);
         }
+        if spec.unsafe_local_jobs {
+            cmd.arg("--unsafe-local-jobs");
+        }
+        cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn()?;
         let stdout = child
             .stdout
@@ -209,6 +217,18 @@ impl NodeProcess {
             .collect::<Vec<_>>()
             .join("\n");
         fail(&self.name, format!("{what}; its log ends with:\n{tail}"))
+    }
+
+    /// A client of this node's API, with the token its console URL carries.
+    pub fn client(&self) -> Result<qubix_sdk::Client, TestnetError> {
+        let console = self
+            .console
+            .as_deref()
+            .ok_or_else(|| fail(&self.name, "serves no gateway"))?;
+        let (base, token) = console
+            .split_once("#token=")
+            .ok_or_else(|| fail(&self.name, "its console URL carries no token"))?;
+        qubix_sdk::Client::new(base.trim_end_matches('/'), token).map_err(|e| fail("sdk", e))
     }
 
     /// The operating-system process id.

@@ -31,6 +31,10 @@ pub(crate) struct UpArgs {
     /// Run every node as its own `qubix node` OS process instead of inside this one.
     #[arg(long)]
     processes: bool,
+    /// Where Docker does not answer, run jobs as plain processes on this machine: NO
+    /// ISOLATION between jobs and this machine (./scripts/up sets Docker up instead).
+    #[arg(long)]
+    unsafe_local_jobs: bool,
 }
 
 /// The network name of `up`.
@@ -68,12 +72,22 @@ struct TestnetFile {
     simulated: bool,
 }
 
+/// A provider that runs jobs as local processes when Docker does not answer.
+fn local_jobs(c: &mut qubix_node::config::NodeConfig) {
+    c.provider.unsafe_local_jobs = true;
+}
+
 /// The network's nodes: the providers of the line-up, then the consumer.
-fn specs(providers: usize, gateway: SocketAddr) -> Vec<NodeSpec> {
+fn specs(providers: usize, gateway: SocketAddr, unsafe_local_jobs: bool) -> Vec<NodeSpec> {
     let mut specs: Vec<NodeSpec> = (0..providers)
         .map(|i| {
             let (gpus, price, country) = LINEUP[i % LINEUP.len()];
-            NodeSpec::provider(&format!("provider-{i}"), gpus, price, country)
+            let spec = NodeSpec::provider(&format!("provider-{i}"), gpus, price, country);
+            if unsafe_local_jobs {
+                spec.configured(local_jobs)
+            } else {
+                spec
+            }
         })
         .collect();
     let mut consumer = NodeSpec::consumer("consumer");
@@ -106,9 +120,23 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     let mut net = builder.build().await?;
     let restored = net.devnet().is_some_and(|d| d.restored());
-    let specs = specs(args.providers, args.gateway);
+    let specs = specs(args.providers, args.gateway, args.unsafe_local_jobs);
+    if !qubix_testnet::docker_available() {
+        if args.unsafe_local_jobs {
+            println!(
+                "WARNING: Docker does not answer; with --unsafe-local-jobs the providers run jobs \
+                 as plain processes on THIS machine, with no isolation (offers say `unisolated`)."
+            );
+        } else {
+            println!(
+                "note: Docker does not answer, so the providers offer nothing. Run ./scripts/up \
+                 (it sets Docker up), or add --unsafe-local-jobs to run jobs as plain processes \
+                 on this machine without isolation."
+            );
+        }
+    }
     if args.processes {
-        let nodes = processes::start(&net, &specs).await?;
+        let nodes = processes::start(&net, &specs, args.unsafe_local_jobs).await?;
         let (entries, console) = processes::describe(&net, &specs, &nodes)?;
         let (api, token) = console
             .split_once("#token=")
@@ -279,6 +307,7 @@ mod processes {
     pub(super) async fn start(
         net: &Testnet,
         specs: &[NodeSpec],
+        unsafe_local_jobs: bool,
     ) -> anyhow::Result<Vec<(NodeProcess, String)>> {
         let binary = qubix_binary()?;
         let devnet = net.devnet().ok_or_else(|| anyhow::anyhow!("no devnet"))?;
@@ -310,6 +339,8 @@ mod processes {
                 country: Some(spec.country.clone()),
                 gateway: spec.gateway,
                 max_offers_per_sync: None,
+                unsafe_local_jobs: unsafe_local_jobs && spec.simulate_gpu.is_some(),
+                env: Vec::new(),
             };
             let node = NodeProcess::start(&binary, &process).await?;
             println!(

@@ -38,7 +38,7 @@ use qubix_protocol::topics::Network;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-pub use docker::{CAPABILITIES, DockerRuntime};
+pub use docker::{CAPABILITIES, DockerRuntime, PendingDocker};
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
 pub use spec::{
@@ -181,7 +181,11 @@ async fn connect_inner(
     if !allow_local_fallback || network.is_mainnet() {
         return Err(unreachable);
     }
-    warn!(error = %unreachable, "Docker unreachable; falling back to local processes");
+    warn!(
+        error = %unreachable,
+        "Docker unreachable and --unsafe-local-jobs set: jobs run as LOCAL PROCESSES on this \
+         machine with NO ISOLATION; every offer says so"
+    );
     let root = std::env::temp_dir().join(format!("qubix-jobs-{}", network.name()));
     Ok(Arc::new(LocalProcessRuntime::for_testnet(network, root)?))
 }

@@ -103,6 +103,13 @@ impl Service {
                 .respond(channel, reject(no_nonce, RejectCode::RateLimited))
                 .await;
         }
+        if matches!(request, NegotiateRequest::Propose(_)) && self.runtime_down().is_some() {
+            // Asked again before every admission while it is down.
+            self.check_runtime(UnixMillis::now());
+            return self
+                .respond(channel, reject(no_nonce, RejectCode::Unavailable))
+                .await;
+        }
         match request {
             NegotiateRequest::Propose(envelope) => self.on_proposal(node, envelope, channel).await,
             NegotiateRequest::Countersign(agreement) => {

@@ -536,7 +536,11 @@ impl Service {
             .collect();
         GpusView {
             probe: probe.kind().into(),
-            reason: None,
+            reason: self.runtime_down().map(|why| {
+                format!(
+                    "nothing is offered: jobs cannot run until the container engine answers ({why})"
+                )
+            }),
             gpus,
         }
     }

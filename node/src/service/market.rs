@@ -460,6 +460,9 @@ impl Service {
     /// Publishes this provider's current offers (or withdrawals) and keeps them in the book.
     pub(super) async fn publish_offers(&mut self) {
         let now = UnixMillis::now();
+        if self.runtime_down().is_some() {
+            return; // nothing can run: nothing is offered
+        }
         let Some(provider) = self.provider.as_mut() else {
             return;
         };

@@ -17,6 +17,7 @@ mod negotiate;
 mod payments;
 mod refunds;
 mod retention;
+mod runtime_health;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,6 +102,8 @@ pub struct ServiceSetup {
     pub offers_per_sync: usize,
     /// How long ended jobs' records are kept once their books are closed.
     pub record_retention: Duration,
+    /// Why the container engine cannot run jobs, when it did not answer at start.
+    pub runtime_down: Option<String>,
     /// A rogue node's misbehaviours (hostile test suite only).
     #[cfg(feature = "rogue")]
     pub rogue: crate::rogue::RogueConfig,
@@ -153,6 +156,9 @@ pub(crate) enum Internal {
     },
     RefundStalled {
         id: AgreementId,
+    },
+    RuntimeChecked {
+        down: Option<String>,
     },
     Status {
         id: AgreementId,
@@ -220,6 +226,8 @@ pub(crate) struct Service {
     record_retention: Duration,
     /// When records were last pruned.
     records_pruned_at: UnixMillis,
+    /// Whether the container engine answers.
+    runtime_health: runtime_health::RuntimeHealth,
 }
 
 /// Capacity of the queue of runner reports.
@@ -308,6 +316,7 @@ pub fn start(
         tasks_stop: CancellationToken::new(),
         record_retention: setup.record_retention,
         records_pruned_at: UnixMillis(0),
+        runtime_health: runtime_health::RuntimeHealth::at_start(setup.runtime_down.clone()),
     };
     service.restore_reservations();
     service.resume_jobs();
@@ -492,6 +501,7 @@ impl Service {
             Internal::RefundArrived { id, incoming } => self.on_refund_arrived(id, incoming),
             Internal::RefundPaid { id, n, transfer } => self.on_refund_paid(id, n, transfer),
             Internal::RefundStalled { id } => self.on_refund_stalled(id),
+            Internal::RuntimeChecked { down } => self.on_runtime_checked(down).await,
             Internal::Status { id, status } => self.on_status(id, status),
             Internal::ProviderLost { id } => self.on_provider_lost(id),
             Internal::Usage {
@@ -515,6 +525,7 @@ impl Service {
         self.tick_jobs().await;
         self.close_overdue();
         self.prune_records_if_due(now).await;
+        self.check_runtime_if_due(now);
         // Bookkeeping about once a minute (the sweep runs every second).
         if (now.0 / 1000) % 60 == 0 {
             self.prune_nonces();

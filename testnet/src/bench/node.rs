@@ -73,6 +73,8 @@ pub async fn node_memory(offers: usize) -> Result<Vec<Figure>, TestnetError> {
         country: None,
         gateway: Some(([127, 0, 0, 1], 0).into()),
         max_offers_per_sync: Some(offers),
+        unsafe_local_jobs: false,
+        env: Vec::new(),
     };
     let idle = NodeProcess::start(&binary, &spec("idle", vec![])).await?;
     let full = NodeProcess::start(&binary, &spec("full", vec![seeder])).await?;
@@ -116,12 +118,5 @@ pub async fn node_memory(offers: usize) -> Result<Vec<Figure>, TestnetError> {
 /// An SDK client of a process node's gateway, from the login URL it printed
 /// (`http://127.0.0.1:PORT/#token=TOKEN`).
 pub(crate) fn client_of(node: &NodeProcess) -> Result<qubix_sdk::Client, TestnetError> {
-    let console = node
-        .console
-        .as_deref()
-        .ok_or_else(|| err(&node.name, "serves no gateway"))?;
-    let (base, token) = console
-        .split_once("#token=")
-        .ok_or_else(|| err(&node.name, "its console URL carries no token"))?;
-    qubix_sdk::Client::new(base.trim_end_matches('/'), token).map_err(|e| err("sdk", e))
+    node.client()
 }

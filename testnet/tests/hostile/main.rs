@@ -14,6 +14,7 @@
 
 mod accounts;
 mod common;
+mod host;
 mod jobs;
 mod market;
 mod negotiation;

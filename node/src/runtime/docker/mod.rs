@@ -8,6 +8,7 @@ mod layers;
 mod logs;
 mod managed;
 mod oom;
+mod pending;
 mod pull;
 mod state;
 
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 
 pub use create::CAPABILITIES;
 pub(crate) use errors::{engine_error, is_not_found};
+pub use pending::PendingDocker;
 
 use self::errors::{create_error, daemon_address, plain_error};
 use super::ContainerRuntime;
