@@ -225,6 +225,7 @@ mod tests {
             cpu_cores: None,
             ram_mib: None,
             disk_gib: None,
+            capabilities: Vec::new(),
         }
     }
 

@@ -89,6 +89,10 @@ pub struct ProviderConfig {
     pub payment: PaymentConfig,
     /// Most unfunded reservations one paying identity may hold at once.
     pub max_unfunded_per_payer: u32,
+    /// Linux capabilities a job may ask for and get, beyond its base set (`KILL`,
+    /// `NET_BIND_SERVICE`, `AUDIT_WRITE`); a rental asking for others is refused. The
+    /// default is what an SSH server needs.
+    pub allowed_capabilities: Vec<qubix_protocol::job::Capability>,
     /// `job/2` requests answered per second for each peer (bursts of three seconds' worth);
     /// past it a peer gets `rate_limited`. Twenty rentals polled every second need about 80.
     pub job_requests_per_sec: u32,
@@ -223,6 +227,7 @@ impl Default for ProviderConfig {
             payment: PaymentConfig::default(),
             max_unfunded_per_payer: 32,
             job_requests_per_sec: 100,
+            allowed_capabilities: crate::negotiation::SSH_CAPABILITIES.to_vec(),
         }
     }
 }
@@ -249,6 +254,7 @@ impl ProviderConfig {
             countersign_window: Duration::from_secs(self.payment.countersign_secs),
             fund_window: Duration::from_secs(self.payment.fund_secs),
             max_unfunded_per_payer: self.max_unfunded_per_payer as usize,
+            allowed_capabilities: self.allowed_capabilities.clone(),
         }
     }
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use futures::StreamExt;
 use qubix_node::runtime::{
-    CAPABILITIES, ContainerId, ContainerRuntime, ContainerSpec, ContainerStatus, DockerRuntime,
-    LABEL_AGREEMENT, PullFailure, RuntimeError, RuntimeKind, container_name, workspace_volume,
+    BASE_CAPABILITIES, ContainerId, ContainerRuntime, ContainerSpec, ContainerStatus,
+    DockerRuntime, LABEL_AGREEMENT, PullFailure, RuntimeError, RuntimeKind, container_name,
+    workspace_volume,
 };
 use qubix_protocol::api::{LogLine, LogStream};
 use qubix_protocol::ids::AgreementId;
@@ -89,6 +90,7 @@ impl Harness {
             ports: vec![],
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
+            capabilities: vec![],
         }
     }
 
@@ -297,7 +299,10 @@ async fn limits_security_and_ports_are_applied() {
     assert_eq!(host.privileged, Some(false));
     assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
     let added: HashSet<String> = host.cap_add.unwrap().into_iter().collect();
-    assert_eq!(added, CAPABILITIES.iter().map(|c| c.to_string()).collect());
+    assert_eq!(
+        added,
+        BASE_CAPABILITIES.iter().map(|c| c.to_string()).collect()
+    );
     assert_eq!(
         host.security_opt,
         Some(vec!["no-new-privileges:true".to_owned()])
@@ -309,11 +314,12 @@ async fn limits_security_and_ports_are_applied() {
         Some(&*format!("/{}", container_name(&spec.agreement_id)))
     );
 
-    // Inside: no new privileges, and exactly the capabilities kept.
+    // Inside: no new privileges, and exactly the base capabilities: KILL, NET_BIND_SERVICE
+    // and AUDIT_WRITE (bits 5, 10 and 29).
     h.until_logged(&id, "NoNewPrivs:\t1", 1).await;
     let lines = h.lines(&id).await;
     assert!(
-        stdout_texts(&lines).contains(&"CapEff:\t00000000200404eb"),
+        stdout_texts(&lines).contains(&"CapEff:\t0000000020000420"),
         "{lines:?}"
     );
 
@@ -341,6 +347,21 @@ async fn limits_security_and_ports_are_applied() {
         matches!(read, Ok(Ok(_))) && got == "hello\n"
     })
     .await;
+}
+
+/// Capabilities a job was granted join the base set, and nothing else does: read from the
+/// job's PID 1.
+#[tokio::test]
+async fn granted_capabilities_join_the_base_set() {
+    let Some(h) = Harness::new().await else {
+        return;
+    };
+    let mut spec = h.spec("grep CapEff /proc/1/status; sleep 30");
+    spec.capabilities = qubix_node::negotiation::SSH_CAPABILITIES.to_vec();
+    let id = h.run(&spec).await;
+    // The base set and CHOWN, DAC_OVERRIDE, FOWNER, SETGID, SETUID, SYS_CHROOT (bits 0, 1,
+    // 3, 6, 7, 18).
+    h.until_logged(&id, "CapEff:\t00000000200404eb", 1).await;
 }
 
 #[tokio::test]

@@ -43,6 +43,7 @@ fn spec(script: &str) -> ContainerSpec {
         ports: vec![],
         publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workspace: true,
+        capabilities: vec![],
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::amount::Qu;
 use crate::control::{EndReason, JobState};
 use crate::ids::{AgreementId, NodeId, OfferId, OfferRef};
-use crate::job::{PortPurpose, PortRequest};
+use crate::job::{Capability, PortPurpose, PortRequest};
 use crate::offer::Offer;
 use crate::time::UnixMillis;
 
@@ -338,6 +338,11 @@ pub struct LaunchRequest {
     /// Disk in GiB; defaults to the offer's share per GPU.
     #[serde(default)]
     pub disk_gib: Option<u64>,
+    /// Linux capabilities the job needs beyond its base set (`KILL`, `NET_BIND_SERVICE`,
+    /// `AUDIT_WRITE`); a provider grants those its policy allows and refuses the rental
+    /// otherwise. An SSH port asks for what sshd needs by itself.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
 }
 
 /// How to reach one published port.
@@ -850,7 +855,7 @@ mod schema {
     use crate::amount::Qu;
     use crate::control::{EndReason, JobState};
     use crate::ids::{AgreementId, NodeId, OfferId, OfferRef};
-    use crate::job::{PortPurpose, PortRequest};
+    use crate::job::{Capability, PortPurpose, PortRequest};
     use crate::offer::{GpuSpec, Interruptible, Isolation, Location, Offer, PcieLink, Version};
     use crate::time::UnixMillis;
 
@@ -885,6 +890,7 @@ mod schema {
     schema_via!(EndReason, EndReasonSchema);
     schema_via!(PortPurpose, PortPurposeSchema);
     schema_via!(PortRequest, PortRequestSchema);
+    schema_via!(Capability, CapabilitySchema);
     schema_via!(Offer, OfferSchema);
     schema_via!(GpuSpec, GpuSpecSchema);
     schema_via!(Version, VersionSchema);
@@ -983,6 +989,26 @@ mod schema {
         Ssh,
         Jupyter,
         Tcp,
+    }
+
+    /// A Linux capability, by its kernel name without `CAP_`.
+    #[derive(Serialize, ToSchema)]
+    #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+    pub(super) enum CapabilitySchema {
+        Chown,
+        DacOverride,
+        Fowner,
+        Fsetid,
+        Kill,
+        Setgid,
+        Setuid,
+        Setpcap,
+        NetBindService,
+        NetRaw,
+        SysChroot,
+        Mknod,
+        AuditWrite,
+        Setfcap,
     }
 
     /// A container port to publish.
@@ -1161,6 +1187,27 @@ mod schema {
                 PortPurpose::Ssh => Self::Ssh,
                 PortPurpose::Jupyter => Self::Jupyter,
                 PortPurpose::Tcp => Self::Tcp,
+            }
+        }
+    }
+
+    impl From<Capability> for CapabilitySchema {
+        fn from(c: Capability) -> Self {
+            match c {
+                Capability::Chown => Self::Chown,
+                Capability::DacOverride => Self::DacOverride,
+                Capability::Fowner => Self::Fowner,
+                Capability::Fsetid => Self::Fsetid,
+                Capability::Kill => Self::Kill,
+                Capability::Setgid => Self::Setgid,
+                Capability::Setuid => Self::Setuid,
+                Capability::Setpcap => Self::Setpcap,
+                Capability::NetBindService => Self::NetBindService,
+                Capability::NetRaw => Self::NetRaw,
+                Capability::SysChroot => Self::SysChroot,
+                Capability::Mknod => Self::Mknod,
+                Capability::AuditWrite => Self::AuditWrite,
+                Capability::Setfcap => Self::Setfcap,
             }
         }
     }
@@ -1403,6 +1450,15 @@ mod schema {
             }
             for i in [Isolation::Container, Isolation::Unisolated] {
                 same_json(&i, &IsolationSchema::from(i));
+            }
+            for c in Capability::ALL {
+                same_json(&c, &CapabilitySchema::from(c));
+                assert_eq!(
+                    serde_json::to_value(c).unwrap(),
+                    c.name(),
+                    "the kernel's name"
+                );
+                assert_eq!(c.name().parse::<Capability>(), Ok(c));
             }
             let i = Interruptible {
                 price_per_gpu_hour: Qu(5),

@@ -31,6 +31,10 @@ pub const MAX_SSH_KEY_LEN: usize = 2048;
 /// Shortest checkpoint interval a request may ask for.
 pub const MIN_CHECKPOINT_INTERVAL_SECS: u64 = 30;
 
+/// Environment variables with this prefix are the provider's: the NVIDIA container
+/// runtime reads them to pick GPUs and driver capabilities.
+pub const RESERVED_ENV_PREFIX: &str = "NVIDIA_";
+
 /// A Linux capability a job may ask for. Jobs run with a small base set; the provider's
 /// policy decides which of these it grants on request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,6 +68,72 @@ pub enum Capability {
     AuditWrite,
     /// Set file capabilities.
     Setfcap,
+}
+
+impl Capability {
+    /// Every capability a job may ask for.
+    pub const ALL: [Capability; 14] = [
+        Self::Chown,
+        Self::DacOverride,
+        Self::Fowner,
+        Self::Fsetid,
+        Self::Kill,
+        Self::Setgid,
+        Self::Setuid,
+        Self::Setpcap,
+        Self::NetBindService,
+        Self::NetRaw,
+        Self::SysChroot,
+        Self::Mknod,
+        Self::AuditWrite,
+        Self::Setfcap,
+    ];
+
+    /// The kernel's name, without `CAP_` (as Docker takes it and as it is written on the
+    /// wire).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Chown => "CHOWN",
+            Self::DacOverride => "DAC_OVERRIDE",
+            Self::Fowner => "FOWNER",
+            Self::Fsetid => "FSETID",
+            Self::Kill => "KILL",
+            Self::Setgid => "SETGID",
+            Self::Setuid => "SETUID",
+            Self::Setpcap => "SETPCAP",
+            Self::NetBindService => "NET_BIND_SERVICE",
+            Self::NetRaw => "NET_RAW",
+            Self::SysChroot => "SYS_CHROOT",
+            Self::Mknod => "MKNOD",
+            Self::AuditWrite => "AUDIT_WRITE",
+            Self::Setfcap => "SETFCAP",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Capability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let name = s.trim().to_ascii_uppercase();
+        let name = name.strip_prefix("CAP_").unwrap_or(&name);
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Self::ALL.iter().map(|c| c.name()).collect();
+                format!(
+                    "{s:?} is not a capability a job may ask for ({})",
+                    all.join(", ")
+                )
+            })
+    }
 }
 
 impl Capability {
@@ -294,6 +364,14 @@ impl JobRequest {
                 first_ok && rest_ok && var.name.len() <= 128,
                 "env",
                 "names must match [A-Za-z_][A-Za-z0-9_]*",
+            )?;
+            check(
+                !var.name
+                    .to_ascii_uppercase()
+                    .starts_with(RESERVED_ENV_PREFIX),
+                "env",
+                "NVIDIA_* variables are reserved: they would choose the provider's GPUs and \
+                 driver capabilities",
             )?;
             check(
                 var.value.len() <= 4096 && !var.value.contains('\0'),

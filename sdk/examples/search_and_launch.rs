@@ -53,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cpu_cores: None,
         ram_mib: None,
         disk_gib: None,
+        capabilities: Vec::new(),
     };
     let instance = client.launch(&request).await?;
     println!("rented {}; waiting for the container", instance.id);

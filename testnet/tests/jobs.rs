@@ -37,6 +37,7 @@ fn shell_job(script: &str) -> LaunchRequest {
         cpu_cores: Some(1),
         ram_mib: Some(128),
         disk_gib: Some(1),
+        capabilities: Vec::new(),
     }
 }
 

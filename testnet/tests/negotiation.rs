@@ -24,6 +24,7 @@ fn launch(gpus: u32, query: &str) -> LaunchRequest {
         cpu_cores: None,
         ram_mib: None,
         disk_gib: None,
+        capabilities: Vec::new(),
     }
 }
 

@@ -60,6 +60,7 @@ fn launch_request() -> LaunchRequest {
         cpu_cores: Some(1),
         ram_mib: Some(256),
         disk_gib: Some(1),
+        capabilities: Vec::new(),
     }
 }
 

@@ -68,6 +68,10 @@ pub struct LaunchArgs {
     /// Most to pay per GPU-hour.
     #[arg(long)]
     max_price: Option<u64>,
+    /// A Linux capability the job needs beyond its base set, e.g. CHOWN (repeatable; an
+    /// SSH port asks for what sshd needs by itself).
+    #[arg(long = "cap")]
+    capabilities: Vec<qubix_protocol::job::Capability>,
     /// Command to run (after --).
     #[arg(last = true)]
     command: Vec<String>,
@@ -369,6 +373,7 @@ async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliErr
         cpu_cores: None,
         ram_mib: None,
         disk_gib: None,
+        capabilities: args.capabilities.clone(),
     };
     let bar = (!j).then(|| {
         let b = indicatif::ProgressBar::new_spinner();

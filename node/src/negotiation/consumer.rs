@@ -3,7 +3,7 @@
 
 use ed25519_dalek::SigningKey;
 use qubix_protocol::api::LaunchRequest;
-use qubix_protocol::job::{Agreement, AgreementTerms, EnvVar, JobRequest};
+use qubix_protocol::job::{Agreement, AgreementTerms, Capability, EnvVar, JobRequest, PortPurpose};
 use qubix_protocol::offer::Isolation;
 use qubix_protocol::offer::Offer;
 use qubix_protocol::signed::SignError;
@@ -153,6 +153,17 @@ pub enum TermsError {
     Inconsistent(String),
 }
 
+/// The capabilities a launch asks for: its own, and with an SSH port what sshd needs.
+fn capabilities_for(launch: &LaunchRequest) -> Vec<Capability> {
+    let mut caps = launch.capabilities.clone();
+    if launch.ports.iter().any(|p| p.purpose == PortPurpose::Ssh) {
+        caps.extend(crate::negotiation::SSH_CAPABILITIES);
+    }
+    caps.sort_unstable();
+    caps.dedup();
+    caps
+}
+
 /// Builds the request for `offer` from a launch, signed by `me` on `network`; `wallet` pays
 /// and is refunded.
 pub fn build_request(
@@ -195,7 +206,7 @@ pub fn build_request(
         duration_secs: launch.duration_secs,
         refund_to: wallet.into(),
         pay_from: wallet.into(),
-        capabilities: Vec::new(),
+        capabilities: capabilities_for(launch),
         isolation: Isolation::Container,
         ssh_keys: Vec::new(),
         standby: false,

@@ -8,4 +8,6 @@ pub mod provider;
 mod tests;
 
 pub use consumer::{TermsError, TermsLimits, build_request, check_terms, countersign};
-pub use provider::{DeskPolicy, Hold, OfferCapacity, ProviderDesk, Reservation, terms_digest};
+pub use provider::{
+    DeskPolicy, Hold, OfferCapacity, ProviderDesk, Reservation, SSH_CAPABILITIES, terms_digest,
+};

@@ -18,11 +18,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use qubix_protocol::job::{Agreement, AgreementTerms, JobRequest, PaymentTerms, RejectCode};
+use qubix_protocol::job::{
+    Agreement, AgreementTerms, Capability, JobRequest, PaymentTerms, RejectCode,
+};
 use qubix_protocol::offer::{Isolation, MAX_CLOCK_SKEW};
 use qubix_protocol::topics::Network;
 use qubix_protocol::{AgreementId, Envelope, NodeId, Nonce, OfferId, Qu, Signed, UnixMillis};
 use sha2::{Digest, Sha256};
+use tracing::debug;
 
 /// How long a consumer has to countersign offered terms.
 pub const COUNTERSIGN_WINDOW: Duration = Duration::from_secs(60);
@@ -68,6 +71,8 @@ pub struct DeskPolicy {
     pub fund_window: Duration,
     /// Most unfunded reservations one paying identity may hold here.
     pub max_unfunded_per_payer: usize,
+    /// Capabilities a job may ask for and get; a request for any other is refused.
+    pub allowed_capabilities: Vec<Capability>,
 }
 
 impl Default for DeskPolicy {
@@ -77,9 +82,22 @@ impl Default for DeskPolicy {
             countersign_window: COUNTERSIGN_WINDOW,
             fund_window: FUND_WINDOW,
             max_unfunded_per_payer: 32,
+            allowed_capabilities: SSH_CAPABILITIES.to_vec(),
         }
     }
 }
+
+/// What an SSH server in a job needs beyond the base set: privilege separation drops to
+/// other users in a chroot, and sessions own their terminals. The default provider policy
+/// allows exactly these; a consumer asks for them with an SSH port.
+pub const SSH_CAPABILITIES: [Capability; 6] = [
+    Capability::Chown,
+    Capability::DacOverride,
+    Capability::Fowner,
+    Capability::Setgid,
+    Capability::Setuid,
+    Capability::SysChroot,
+];
 
 /// Where a reservation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +253,14 @@ impl ProviderDesk {
             .ok_or(RejectCode::UnknownOffer)?
             .clone();
         check_request(&cap, r)?;
+        if let Some(refused) = r
+            .capabilities
+            .iter()
+            .find(|c| !self.policy.allowed_capabilities.contains(c))
+        {
+            debug!(capability = %refused, "a capability this provider does not grant");
+            return Err(RejectCode::Policy);
+        }
         let terms = self.terms_for(&cap, &request, now)?;
         self.check_payer(&r.pay_from, terms.window_cost(), balance)?;
         let gpus = self.take_capacity(&cap, r)?;

@@ -45,6 +45,7 @@ fn launch(gpus: u32) -> LaunchRequest {
         cpu_cores: Some(1),
         ram_mib: Some(1024),
         disk_gib: Some(1),
+        capabilities: Vec::new(),
     }
 }
 
@@ -182,6 +183,62 @@ fn a_request_for_isolation_the_offer_lacks_is_refused() {
         admit(&mut d, 2, &launch(1)).unwrap_err(),
         RejectCode::Policy
     );
+}
+
+#[test]
+fn capabilities_are_granted_only_as_the_policy_allows() {
+    use qubix_protocol::job::{Capability, PortPurpose, PortRequest};
+    // An SSH port asks for what sshd needs, and the default policy grants exactly that.
+    let mut ssh = launch(1);
+    ssh.ports = vec![PortRequest {
+        container_port: 22,
+        purpose: PortPurpose::Ssh,
+    }];
+    let asked = request(2, &ssh);
+    let mut wanted = SSH_CAPABILITIES.to_vec();
+    wanted.sort_unstable();
+    assert_eq!(asked.payload().capabilities, wanted);
+    assert!(admit(&mut desk(1), 2, &ssh).is_ok());
+    // Raw sockets are not granted by default…
+    let mut raw = launch(1);
+    raw.capabilities = vec![Capability::NetRaw];
+    assert_eq!(
+        admit(&mut desk(1), 2, &raw).unwrap_err(),
+        RejectCode::Policy
+    );
+    // …and a provider that grants nothing refuses the SSH set too.
+    let strict = DeskPolicy {
+        allowed_capabilities: vec![],
+        ..DeskPolicy::default()
+    };
+    assert_eq!(
+        admit(&mut desk_with(1, strict), 2, &ssh).unwrap_err(),
+        RejectCode::Policy
+    );
+    assert!(
+        admit(
+            &mut desk_with(
+                1,
+                DeskPolicy {
+                    allowed_capabilities: vec![],
+                    ..DeskPolicy::default()
+                }
+            ),
+            2,
+            &launch(1)
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn nvidia_variables_are_reserved() {
+    let mut l = launch(1);
+    l.env.insert("NVIDIA_VISIBLE_DEVICES".into(), "all".into());
+    let err = request(2, &l).payload().validate(NOW).unwrap_err();
+    assert_eq!(err.field, "env");
+    assert!(err.to_string().contains("reserved"), "{err}");
+    assert_eq!(admit(&mut desk(1), 2, &l).unwrap_err(), RejectCode::Invalid);
 }
 
 #[test]

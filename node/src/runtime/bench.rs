@@ -152,6 +152,7 @@ fn bench_spec(image: &str) -> ContainerSpec {
         ports: Vec::new(),
         publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workspace: true,
+        capabilities: vec![],
     }
 }
 

@@ -38,7 +38,7 @@ use qubix_protocol::topics::Network;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-pub use docker::{CAPABILITIES, DockerRuntime, PendingDocker};
+pub use docker::{BASE_CAPABILITIES, DockerRuntime, PendingDocker};
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
 pub use spec::{

@@ -67,6 +67,8 @@ pub struct ContainerSpec {
     pub publish_ip: IpAddr,
     /// Mount a named volume at `/workspace` that survives stop and restart.
     pub workspace: bool,
+    /// Capabilities granted beyond the base set.
+    pub capabilities: Vec<qubix_protocol::job::Capability>,
 }
 
 /// Why a [`ContainerSpec`] is refused.
@@ -266,6 +268,7 @@ mod tests {
             }],
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
+            capabilities: vec![],
         }
     }
 

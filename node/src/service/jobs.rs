@@ -37,6 +37,8 @@ fn container_spec(
         ports: request.ports.clone(),
         publish_ip,
         workspace: true,
+        // Admitted only if the provider's policy allows every one of them.
+        capabilities: request.capabilities.clone(),
     }
 }
 

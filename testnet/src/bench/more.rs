@@ -93,6 +93,7 @@ pub(super) fn one_gpu_sleeper(image: &str, query: Option<&str>) -> LaunchRequest
         cpu_cores: Some(1),
         ram_mib: Some(128),
         disk_gib: Some(1),
+        capabilities: Vec::new(),
     }
 }
 

@@ -244,6 +244,7 @@ pub fn long_job(gpus: u32) -> LaunchRequest {
         cpu_cores: Some(1),
         ram_mib: Some(128),
         disk_gib: Some(1),
+        capabilities: Vec::new(),
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! - GPUs by UUID through a DeviceRequest (driver `nvidia`, capabilities `[["gpu"]]`).
 //! - NanoCpus, Memory with MemorySwap equal to it (no swap), ShmSize, PidsLimit.
-//! - Never privileged; every capability dropped, then [`CAPABILITIES`] added back;
+//! - Never privileged; every capability dropped, then [`BASE_CAPABILITIES`] and the ones the
+//!   job was granted added back;
 //!   `no-new-privileges`, so setuid binaries cannot gain more.
 //! - An init process (docker-init) as PID 1: it reaps zombies and passes SIGTERM on, so
 //!   `stop` ends a shell-based job at once instead of waiting for the kill timeout.
@@ -22,23 +23,16 @@ use crate::runtime::spec::{
     ContainerSpec, LABEL_AGREEMENT, LABEL_MANAGED, LABEL_NODE, WORKSPACE_PATH, workspace_volume,
 };
 
-/// Capabilities a job keeps, out of Docker's default set. Dropped from that set: MKNOD
-/// (device nodes), NET_RAW (raw sockets: ARP/DNS spoofing on the bridge), SETFCAP and
-/// SETPCAP (granting capabilities to files and processes), FSETID (keeping setuid bits).
-pub const CAPABILITIES: &[&str] = &[
-    // Package managers and entrypoints chown and chmod files they did not create.
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FOWNER",
-    // Dropping to an unprivileged user (gosu, su, sshd sessions, postgres…).
-    "SETGID",
-    "SETUID",
+/// Capabilities every job keeps. Everything else is dropped unless the job asked for it and
+/// the provider's policy granted it (the SSH set by default: CHOWN, DAC_OVERRIDE, FOWNER,
+/// SETUID, SETGID, SYS_CHROOT). Never granted by default: MKNOD (device nodes), NET_RAW (raw
+/// sockets: ARP/DNS spoofing on the bridge), SETFCAP and SETPCAP (granting capabilities to
+/// files and processes), FSETID (keeping setuid bits).
+pub const BASE_CAPABILITIES: &[&str] = &[
     // Servers on ports below 1024 inside the container (sshd on 22, nginx on 80).
     "NET_BIND_SERVICE",
     // Signalling processes of other users inside the container (supervisors, sshd).
     "KILL",
-    // sshd's privilege separation chroots into an empty directory.
-    "SYS_CHROOT",
     // sshd built with Linux audit (RHEL-family images) refuses logins without it.
     "AUDIT_WRITE",
 ];
@@ -106,7 +100,13 @@ fn host_config(spec: &ContainerSpec) -> HostConfig {
         device_requests: spec.attach_gpus.then(|| vec![gpu_request(spec)]),
         privileged: Some(false),
         cap_drop: Some(vec!["ALL".to_owned()]),
-        cap_add: Some(CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()),
+        cap_add: Some(
+            BASE_CAPABILITIES
+                .iter()
+                .map(|c| (*c).to_owned())
+                .chain(spec.capabilities.iter().map(|c| c.name().to_owned()))
+                .collect(),
+        ),
         security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
         init: Some(true),
         mounts: spec.workspace.then(|| vec![workspace_mount(spec)]),
@@ -191,6 +191,7 @@ mod tests {
             }],
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
+            capabilities: vec![],
         }
     }
 

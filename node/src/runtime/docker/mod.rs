@@ -27,7 +27,7 @@ use qubix_protocol::api::LogLine;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-pub use create::CAPABILITIES;
+pub use create::BASE_CAPABILITIES;
 pub(crate) use errors::{engine_error, is_not_found};
 pub use pending::PendingDocker;
 
