@@ -89,6 +89,10 @@ pub struct ProviderConfig {
     pub payment: PaymentConfig,
     /// Most unfunded reservations one paying identity may hold at once.
     pub max_unfunded_per_payer: u32,
+    /// Images already on this machine's engine that jobs may run without a pull (empty by
+    /// default: every image is pulled by reference, without this machine's registry
+    /// credentials, before it runs).
+    pub local_images: Vec<String>,
     /// Linux capabilities a job may ask for and get, beyond its base set (`KILL`,
     /// `NET_BIND_SERVICE`, `AUDIT_WRITE`); a rental asking for others is refused. The
     /// default is what an SSH server needs.
@@ -227,6 +231,7 @@ impl Default for ProviderConfig {
             payment: PaymentConfig::default(),
             max_unfunded_per_payer: 32,
             job_requests_per_sec: 100,
+            local_images: Vec::new(),
             allowed_capabilities: crate::negotiation::SSH_CAPABILITIES.to_vec(),
         }
     }
@@ -342,6 +347,8 @@ pub struct Overrides {
     pub simulate_gpu: Option<String>,
     /// `--unsafe-local-jobs` / `QUBIX_UNSAFE_LOCAL_JOBS`.
     pub unsafe_local_jobs: Option<bool>,
+    /// `--local-image` / `QUBIX_LOCAL_IMAGES`.
+    pub local_images: Option<Vec<String>>,
     /// `--price` / `QUBIX_PRICE`.
     pub price: Option<u64>,
     /// `--country` / `QUBIX_COUNTRY`.
@@ -394,6 +401,9 @@ impl NodeConfig {
         }
         if let Some(v) = o.unsafe_local_jobs {
             p.unsafe_local_jobs = v;
+        }
+        if let Some(v) = o.local_images {
+            p.local_images = v;
         }
         if let Some(v) = o.simulate_gpu {
             p.simulate_gpu = Some(v);

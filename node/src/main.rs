@@ -76,6 +76,14 @@ struct NodeArgs {
     /// ISOLATION (simulated GPUs off mainnet only; every offer says so).
     #[arg(long, env = "QUBIX_UNSAFE_LOCAL_JOBS")]
     unsafe_local_jobs: bool,
+    /// An image already on this machine's engine that jobs may run without a pull
+    /// (repeatable); every other image is pulled by reference before it runs.
+    #[arg(
+        long = "local-image",
+        env = "QUBIX_LOCAL_IMAGES",
+        value_delimiter = ','
+    )]
+    local_images: Option<Vec<String>>,
     /// Price in QU per GPU-hour.
     #[arg(long, env = "QUBIX_PRICE")]
     price: Option<u64>,
@@ -100,6 +108,7 @@ impl NodeArgs {
             provider: self.provider.then_some(true),
             simulate_gpu: self.simulate_gpu.clone(),
             unsafe_local_jobs: self.unsafe_local_jobs.then_some(true),
+            local_images: self.local_images.clone(),
             price: self.price,
             country: self.country.clone(),
             max_offers_per_sync: self.max_offers_per_sync,

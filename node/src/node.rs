@@ -281,12 +281,19 @@ async fn provider_runtime(
     ),
     StartError,
 > {
-    let local = config.config.provider.unsafe_local_jobs;
-    match crate::runtime::connect_owned(&config.network, owner, local).await {
+    let p = &config.config.provider;
+    match crate::runtime::connect_owned(
+        &config.network,
+        owner,
+        &p.local_images,
+        p.unsafe_local_jobs,
+    )
+    .await
+    {
         Ok(runtime) => Ok((Some(runtime), None)),
         Err(e @ crate::runtime::RuntimeError::DockerUnreachable { .. }) => {
             warn!(error = %e, "Docker does not answer: nothing is offered until it does (asked again every 10 s)");
-            let docker = crate::runtime::PendingDocker::new(owner);
+            let docker = crate::runtime::PendingDocker::new(owner, &p.local_images);
             Ok((Some(Arc::new(docker)), Some(e.to_string())))
         }
         Err(e) => Err(e.into()),

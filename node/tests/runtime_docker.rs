@@ -477,31 +477,76 @@ async fn a_container_removed_behind_our_back_is_missing() {
         .expect("removing a missing container is fine");
 }
 
+/// A port on 127.0.0.1 where nothing listens: a registry name there fails at once, and
+/// no pull leaves this machine.
+fn closed_loopback_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Images are pulled by reference, whether or not a copy is present, unless they are on the
+/// provider's allow-list; bare image ids are refused; a failed pull says why.
 #[tokio::test]
-async fn pulls_use_local_images_and_fail_typed_without_a_registry() {
+async fn images_are_pulled_by_reference_unless_allowed_locally() {
     let Some(h) = Harness::new().await else {
         return;
     };
-    let (tx, mut rx) = mpsc::channel(16);
-    h.rt.pull(IMAGE, tx)
+    // The test image under a registry name on loopback where no registry listens.
+    let registry = format!("127.0.0.1:{}", closed_loopback_port());
+    let repo = format!("{registry}/qubix/pulled-{}", AgreementId::random());
+    let name = format!("{repo}:latest");
+    h.docker
+        .tag_image(
+            IMAGE,
+            Some(
+                bollard::query_parameters::TagImageOptionsBuilder::new()
+                    .repo(&repo)
+                    .tag("latest")
+                    .build(),
+            ),
+        )
         .await
-        .expect("a local image needs no registry");
-    assert!(rx.recv().await.unwrap().complete);
+        .unwrap();
 
-    let image = format!("qubix/no-such-image-{}:nope", AgreementId::random());
+    // Present, but not on the allow-list: the pull goes to its registry, and fails.
     let (tx, _rx) = mpsc::channel(16);
-    let err = h.rt.pull(&image, tx).await.unwrap_err();
+    let err = h.rt.pull(&name, tx).await.unwrap_err();
     let RuntimeError::Pull { failure, .. } = &err else {
         panic!("not a pull error: {err}")
     };
-    assert!(
-        matches!(failure, PullFailure::NoSuchImage | PullFailure::Network),
-        "{err}"
-    );
-    assert!(err.to_string().contains(&image), "{err}");
+    assert_eq!(*failure, PullFailure::Network, "{err}");
+    assert!(err.to_string().contains(&name), "{err}");
 
+    // On the allow-list: it runs from the copy, no registry needed.
+    let allowed = DockerRuntime::connect()
+        .await
+        .unwrap()
+        .with_local_images(std::slice::from_ref(&name));
+    let (tx, mut rx) = mpsc::channel(16);
+    allowed
+        .pull(&name, tx)
+        .await
+        .expect("an allowed local image needs no registry");
+    assert!(rx.recv().await.unwrap().complete);
+    let _ = h
+        .docker
+        .remove_image(
+            &name,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+
+    // Missing everywhere: typed, and create says the image is missing.
+    let missing = format!(
+        "{registry}/qubix/no-such-image-{}:nope",
+        AgreementId::random()
+    );
+    let (tx, _rx) = mpsc::channel(16);
+    let err = allowed.pull(&missing, tx).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::Pull { .. }), "{err}");
     let mut spec = h.spec("true");
-    spec.image = image;
+    spec.image = missing;
     let err = h.rt.create(&spec).await.unwrap_err();
     assert!(
         matches!(
@@ -513,6 +558,12 @@ async fn pulls_use_local_images_and_fail_typed_without_a_registry() {
         ),
         "{err}"
     );
+
+    // A bare image id names whatever the provider holds: refused before anything runs.
+    let mut spec = h.spec("true");
+    spec.image = "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".into();
+    let err = h.rt.create(&spec).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::InvalidSpec(_)), "{err}");
 }
 
 #[tokio::test]

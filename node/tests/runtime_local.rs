@@ -309,9 +309,11 @@ async fn fallback_child() {
         return;
     }
     let testnet = Network::new("testnet").unwrap();
-    let rt = qubix_node::runtime::connect(&testnet, true).await.unwrap();
+    let rt = qubix_node::runtime::connect(&testnet, &[], true)
+        .await
+        .unwrap();
     assert_eq!(rt.kind(), RuntimeKind::LocalProcess);
-    let refused = qubix_node::runtime::connect(&testnet, false)
+    let refused = qubix_node::runtime::connect(&testnet, &[], false)
         .await
         .err()
         .unwrap();
@@ -322,7 +324,7 @@ async fn fallback_child() {
         "{refused}"
     );
     let mainnet = Network::new("mainnet").unwrap();
-    let refused = qubix_node::runtime::connect(&mainnet, true)
+    let refused = qubix_node::runtime::connect(&mainnet, &[], true)
         .await
         .err()
         .unwrap();

@@ -31,6 +31,14 @@ pub const MAX_SSH_KEY_LEN: usize = 2048;
 /// Shortest checkpoint interval a request may ask for.
 pub const MIN_CHECKPOINT_INTERVAL_SECS: u64 = 30;
 
+/// Whether `image` is an image id rather than a reference: `sha256:…`, or 12 to 64
+/// hexadecimal digits, which Docker resolves among the images the provider holds.
+pub fn is_bare_image_id(image: &str) -> bool {
+    let hex = image.strip_prefix("sha256:").unwrap_or(image);
+    image.starts_with("sha256:")
+        || ((12..=64).contains(&hex.len()) && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// Environment variables with this prefix are the provider's: the NVIDIA container
 /// runtime reads them to pick GPUs and driver capabilities.
 pub const RESERVED_ENV_PREFIX: &str = "NVIDIA_";
@@ -269,6 +277,12 @@ impl JobRequest {
             !self.image.contains(char::is_whitespace),
             "image",
             "must not contain spaces",
+        )?;
+        check(
+            !is_bare_image_id(&self.image),
+            "image",
+            "name an image by reference (repository[:tag] or repository@sha256:…), not by a bare \
+             image id: an id names whatever the provider happens to hold",
         )?;
         check(
             self.command.len() <= MAX_ARGS,

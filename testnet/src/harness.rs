@@ -130,6 +130,28 @@ pub fn docker_available() -> bool {
     ok
 }
 
+/// The images on this machine's Docker engine (`repository:tag`), read once; empty without
+/// Docker. The testnet's providers allow them to run without a pull, since no registry is
+/// reachable from a test machine.
+pub fn engine_images() -> Vec<String> {
+    static IMAGES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    IMAGES
+        .get_or_init(|| {
+            let listed = std::process::Command::new("docker")
+                .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+                .output();
+            match listed {
+                Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !l.contains("<none>") && !l.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        })
+        .clone()
+}
+
 /// One node of the testnet.
 #[derive(Debug)]
 pub struct TestNode {
@@ -385,6 +407,8 @@ impl Testnet {
                 default_price: spec.price,
                 country: spec.country.clone(),
                 offer_ttl_secs: self.offer_ttl_secs,
+                // No registry is reachable here: the images on the engine may run as they are.
+                local_images: engine_images(),
                 ..ProviderConfig::default()
             },
             ..NodeConfig::default()

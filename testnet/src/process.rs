@@ -104,6 +104,8 @@ pub struct ProcessSpec {
     pub max_offers_per_sync: Option<usize>,
     /// `--unsafe-local-jobs`.
     pub unsafe_local_jobs: bool,
+    /// `--local-image` (each).
+    pub local_images: Vec<String>,
     /// Further environment variables (a test's `DOCKER_HOST`, say).
     pub env: Vec<(String, String)>,
 }
@@ -161,6 +163,9 @@ impl NodeProcess {
         }
         if spec.unsafe_local_jobs {
             cmd.arg("--unsafe-local-jobs");
+        }
+        for image in &spec.local_images {
+            cmd.args(["--local-image", image]);
         }
         cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn()?;

@@ -340,6 +340,7 @@ mod processes {
                 gateway: spec.gateway,
                 max_offers_per_sync: None,
                 unsafe_local_jobs: unsafe_local_jobs && spec.simulate_gpu.is_some(),
+                local_images: qubix_testnet::harness::engine_images(),
                 env: Vec::new(),
             };
             let node = NodeProcess::start(&binary, &process).await?;

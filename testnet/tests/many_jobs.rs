@@ -134,6 +134,7 @@ async fn start_provider(net: &Testnet, bootstrap: usize, dir: &Path) -> RunningN
             simulate_gpu: Some(SIMULATED_GPUS.into()),
             default_price: 3_600,
             cpu_cores: JOBS as u32,
+            local_images: qubix_testnet::harness::engine_images(),
             ..ProviderConfig::default()
         },
         ..NodeConfig::default()

@@ -242,6 +242,25 @@ fn nvidia_variables_are_reserved() {
 }
 
 #[test]
+fn bare_image_ids_are_refused() {
+    for id in [
+        "sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f",
+        "0f0f0f0f0f0f",
+    ] {
+        let mut l = launch(1);
+        l.image = id.into();
+        let err = request(2, &l).payload().validate(NOW).unwrap_err();
+        assert_eq!(err.field, "image", "{id}");
+        assert_eq!(admit(&mut desk(1), 2, &l).unwrap_err(), RejectCode::Invalid);
+    }
+    // A reference pinned by digest is a reference.
+    let mut pinned = launch(1);
+    pinned.image =
+        "qubix/test@sha256:0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f".into();
+    assert!(request(2, &pinned).payload().validate(NOW).is_ok());
+}
+
+#[test]
 fn a_replayed_request_is_refused() {
     let mut d = desk(4);
     let req = request(2, &launch(1));

@@ -141,12 +141,14 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
 /// when `allow_local_fallback`, local processes (in the system temp directory); otherwise
 /// an error that says how to get Docker. Its `list_managed` sees the Qubix containers on
 /// the daemon that carry no owner label; where nodes may share a daemon, use
-/// [`connect_owned`].
+/// [`connect_owned`]. Images on `local_images` run from the engine's copy; every other
+/// image is pulled by reference before it runs.
 pub async fn connect(
     network: &Network,
+    local_images: &[String],
     allow_local_fallback: bool,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
-    connect_inner(network, None, allow_local_fallback).await
+    connect_inner(network, None, local_images, allow_local_fallback).await
 }
 
 /// As [`connect`], but Docker containers are labelled `qubix.node=<owner>` (pass the node
@@ -155,14 +157,16 @@ pub async fn connect(
 pub async fn connect_owned(
     network: &Network,
     owner: &str,
+    local_images: &[String],
     allow_local_fallback: bool,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
-    connect_inner(network, Some(owner), allow_local_fallback).await
+    connect_inner(network, Some(owner), local_images, allow_local_fallback).await
 }
 
 async fn connect_inner(
     network: &Network,
     owner: Option<&str>,
+    local_images: &[String],
     allow_local_fallback: bool,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
     let unreachable = match DockerRuntime::connect().await {
@@ -171,6 +175,7 @@ async fn connect_inner(
                 network = network.name(),
                 owner, "jobs run in Docker containers"
             );
+            let docker = docker.with_local_images(local_images);
             return Ok(Arc::new(match owner {
                 Some(owner) => docker.with_owner(owner),
                 None => docker,

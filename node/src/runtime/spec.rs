@@ -136,6 +136,7 @@ impl ContainerSpec {
     fn validate_image_and_command(&self) -> Result<(), SpecError> {
         let image_ok = !self.image.is_empty()
             && self.image.len() <= 256
+            && !qubix_protocol::job::is_bare_image_id(&self.image)
             && !self
                 .image
                 .contains(|c: char| c.is_whitespace() || c.is_control());

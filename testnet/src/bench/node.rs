@@ -74,6 +74,7 @@ pub async fn node_memory(offers: usize) -> Result<Vec<Figure>, TestnetError> {
         gateway: Some(([127, 0, 0, 1], 0).into()),
         max_offers_per_sync: Some(offers),
         unsafe_local_jobs: false,
+        local_images: Vec::new(),
         env: Vec::new(),
     };
     let idle = NodeProcess::start(&binary, &spec("idle", vec![])).await?;

@@ -37,6 +37,7 @@ fn provider(
         gateway: Some(([127, 0, 0, 1], 0).into()),
         max_offers_per_sync: None,
         unsafe_local_jobs,
+        local_images: qubix_testnet::harness::engine_images(),
         env: vec![(
             "DOCKER_HOST".into(),
             format!("unix://{}", docker_sock.display()),

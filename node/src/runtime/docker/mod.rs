@@ -57,6 +57,8 @@ pub struct DockerRuntime {
     docker: Docker,
     /// The node whose containers these are (label `qubix.node`), when set.
     owner: Option<String>,
+    /// Images that run from the local copy without a pull (the provider's allow-list).
+    local_images: std::sync::Arc<[String]>,
 }
 
 impl DockerRuntime {
@@ -82,7 +84,15 @@ impl DockerRuntime {
         Ok(Self {
             docker,
             owner: None,
+            local_images: std::sync::Arc::from(Vec::new()),
         })
+    }
+
+    /// Images already on the engine that jobs may run without a pull (none by default:
+    /// every other image is pulled by reference, without credentials, before it runs).
+    pub fn with_local_images(mut self, images: &[String]) -> Self {
+        self.local_images = std::sync::Arc::from(images.to_vec());
+        self
     }
 
     /// Labels what this runtime creates with `qubix.node=<owner>`; `list_managed` then
@@ -288,7 +298,12 @@ impl ContainerRuntime for DockerRuntime {
         image: &'a str,
         progress: mpsc::Sender<PullProgress>,
     ) -> BoxFuture<'a, Result<(), RuntimeError>> {
-        Box::pin(pull::pull(&self.docker, image, progress))
+        Box::pin(pull::pull(
+            &self.docker,
+            image,
+            &self.local_images,
+            progress,
+        ))
     }
 
     fn create<'a>(

@@ -25,32 +25,39 @@ use crate::runtime::types::{
 #[derive(Debug, Clone)]
 pub struct PendingDocker {
     owner: String,
+    local_images: Arc<[String]>,
     connected: Arc<Mutex<Option<DockerRuntime>>>,
 }
 
 impl PendingDocker {
-    /// A runtime for `owner`'s containers (see [`DockerRuntime::with_owner`]), not connected.
-    pub fn new(owner: impl Into<String>) -> Self {
+    /// A runtime for `owner`'s containers (see [`DockerRuntime::with_owner`]) with the
+    /// allow-list `local_images` (see [`DockerRuntime::with_local_images`]), not connected.
+    pub fn new(owner: impl Into<String>, local_images: &[String]) -> Self {
         Self {
             owner: owner.into(),
+            local_images: Arc::from(local_images.to_vec()),
             connected: Arc::new(Mutex::new(None)),
         }
     }
 
     async fn docker(&self) -> Result<DockerRuntime, RuntimeError> {
-        connect(&self.connected, &self.owner).await
+        connect(&self.connected, &self.owner, &self.local_images).await
     }
 }
 
 async fn connect(
     connected: &Mutex<Option<DockerRuntime>>,
     owner: &str,
+    local_images: &[String],
 ) -> Result<DockerRuntime, RuntimeError> {
     let mut held = connected.lock().await;
     if let Some(docker) = held.as_ref() {
         return Ok(docker.clone());
     }
-    let docker = DockerRuntime::connect().await?.with_owner(owner);
+    let docker = DockerRuntime::connect()
+        .await?
+        .with_owner(owner)
+        .with_local_images(local_images);
     *held = Some(docker.clone());
     Ok(docker)
 }
@@ -125,8 +132,9 @@ impl ContainerRuntime for PendingDocker {
         tail: Option<usize>,
     ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
         let (connected, owner, id) = (self.connected.clone(), self.owner.clone(), id.clone());
+        let local_images = self.local_images.clone();
         futures::stream::once(async move {
-            match connect(&connected, &owner).await {
+            match connect(&connected, &owner, &local_images).await {
                 Ok(docker) => docker.logs(&id, follow, tail),
                 Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
             }

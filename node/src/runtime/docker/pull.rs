@@ -1,6 +1,9 @@
-//! Image pulls: look locally first (a present image needs no registry), else fold the
-//! engine's per-layer messages into [`PullProgress`] figures ([`LayerTally`]), and classify
-//! failures.
+//! Image pulls. A job's image is pulled by reference, without credentials (none are sent),
+//! even when a copy is present: what runs is what the registry serves anyone under that
+//! name, never an image the provider built or pulled with its own credentials. Only images
+//! on the provider's allow-list run from the local copy without a pull. The engine's
+//! per-layer messages fold into [`PullProgress`] figures ([`LayerTally`]); failures are
+//! classified.
 
 use bollard::Docker;
 use bollard::query_parameters::CreateImageOptions;
@@ -13,25 +16,32 @@ use super::layers::LayerTally;
 use crate::runtime::error::{PullFailure, RuntimeError};
 use crate::runtime::types::PullProgress;
 
-/// Pulls `image` unless it is present, reporting progress on `progress`.
+/// Pulls `image` by reference, reporting progress on `progress`; an image on
+/// `local_images` that is present is used as it is.
 pub(crate) async fn pull(
     docker: &Docker,
     image: &str,
+    local_images: &[String],
     progress: mpsc::Sender<PullProgress>,
 ) -> Result<(), RuntimeError> {
-    match docker.inspect_image(image).await {
-        Ok(_) => {
-            debug!(image, "image present locally; no pull needed");
-            let done = PullProgress {
-                status: "image present locally".into(),
-                complete: true,
-                ..Default::default()
-            };
-            let _ = progress.send(done).await;
-            return Ok(());
+    let allowed_local = local_images
+        .iter()
+        .any(|i| normalized(i) == normalized(image));
+    if allowed_local {
+        match docker.inspect_image(image).await {
+            Ok(_) => {
+                debug!(image, "image on the local allow-list and present; no pull");
+                let done = PullProgress {
+                    status: "image present locally".into(),
+                    complete: true,
+                    ..Default::default()
+                };
+                let _ = progress.send(done).await;
+                return Ok(());
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(pull_error(image, e.to_string())),
         }
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => return Err(pull_error(image, e.to_string())),
     }
     info!(image, "pulling image");
     let (repo, tag) = split_reference(image);
@@ -64,6 +74,15 @@ pub(crate) async fn pull(
         "image pulled"
     );
     Ok(())
+}
+
+/// `image` with its implied `:latest` tag, to compare references.
+pub(crate) fn normalized(image: &str) -> String {
+    let (repo, tag) = split_reference(image);
+    match tag {
+        Some(tag) => format!("{repo}:{tag}"),
+        None => repo.to_owned(),
+    }
 }
 
 /// `repo[:tag]` or `repo@digest` as the API wants it: a digest stays in `fromImage`; an
@@ -140,6 +159,8 @@ mod tests {
             ("host:5000/a/b", Some("latest"))
         );
         assert_eq!(split_reference("a@sha256:00"), ("a@sha256:00", None));
+        assert_eq!(normalized("busybox"), normalized("busybox:latest"));
+        assert_ne!(normalized("busybox"), normalized("busybox:1"));
     }
 
     #[test]
