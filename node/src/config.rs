@@ -89,6 +89,11 @@ pub struct ProviderConfig {
     pub payment: PaymentConfig,
     /// Most unfunded reservations one paying identity may hold at once.
     pub max_unfunded_per_payer: u32,
+    /// The private range each job's own network is carved from (a /29 per job).
+    pub job_network_pool: String,
+    /// Whether jobs may open connections to public addresses (private, link-local and this
+    /// machine's own addresses are never reachable from a job).
+    pub public_egress: bool,
     /// Images already on this machine's engine that jobs may run without a pull (empty by
     /// default: every image is pulled by reference, without this machine's registry
     /// credentials, before it runs).
@@ -231,6 +236,8 @@ impl Default for ProviderConfig {
             payment: PaymentConfig::default(),
             max_unfunded_per_payer: 32,
             job_requests_per_sec: 100,
+            job_network_pool: "10.213.0.0/16".into(),
+            public_egress: true,
             local_images: Vec::new(),
             allowed_capabilities: crate::negotiation::SSH_CAPABILITIES.to_vec(),
         }
@@ -250,6 +257,14 @@ impl ProviderConfig {
     /// How long offers live.
     pub fn offer_ttl(&self) -> Duration {
         Duration::from_secs(self.offer_ttl_secs)
+    }
+
+    /// The job network pool, parsed and checked.
+    pub fn job_network_pool(&self) -> Result<crate::runtime::Ipv4Net, ConfigError> {
+        let pool = crate::runtime::Ipv4Net::parse(&self.job_network_pool)
+            .map_err(|e| invalid("provider.job_network_pool", e))?;
+        crate::runtime::check_pool(pool).map_err(|e| invalid("provider.job_network_pool", e))?;
+        Ok(pool)
     }
 
     /// The desk's rules from this configuration.
@@ -483,6 +498,7 @@ impl NodeConfig {
                 "must be at least 1, or no consumer could rent",
             ));
         }
+        p.job_network_pool()?;
         if p.job_requests_per_sec == 0 {
             return Err(invalid(
                 "provider.job_requests_per_sec",

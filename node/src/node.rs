@@ -47,6 +47,9 @@ pub enum StartError {
     /// The container runtime.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    /// The configuration (checked again where a value is used).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The Qubic settlement.
     #[error(transparent)]
     Settlement(#[from] qubix_ledger::settle::SettlementError),
@@ -282,18 +285,24 @@ async fn provider_runtime(
     StartError,
 > {
     let p = &config.config.provider;
-    match crate::runtime::connect_owned(
-        &config.network,
-        owner,
-        &p.local_images,
-        p.unsafe_local_jobs,
-    )
-    .await
-    {
-        Ok(runtime) => Ok((Some(runtime), None)),
+    let options = crate::runtime::RuntimeOptions {
+        local_images: p.local_images.clone(),
+        networks: Some(crate::runtime::JobNetworkPolicy {
+            pool: p.job_network_pool()?,
+            public_egress: p.public_egress,
+        }),
+        unsafe_local_jobs: p.unsafe_local_jobs,
+    };
+    match crate::runtime::connect_owned(&config.network, owner, &options).await {
+        Ok(runtime) => {
+            if let Err(e) = runtime.clean_up().await {
+                warn!(error = %e, "could not remove what earlier runs left behind");
+            }
+            Ok((Some(runtime), None))
+        }
         Err(e @ crate::runtime::RuntimeError::DockerUnreachable { .. }) => {
             warn!(error = %e, "Docker does not answer: nothing is offered until it does (asked again every 10 s)");
-            let docker = crate::runtime::PendingDocker::new(owner, &p.local_images);
+            let docker = crate::runtime::PendingDocker::new(owner, &options);
             Ok((Some(Arc::new(docker)), Some(e.to_string())))
         }
         Err(e) => Err(e.into()),

@@ -30,6 +30,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 /// A runtime, a raw client for checks behind its back, and cleanup of what the test made.
 struct Harness {
     rt: Arc<dyn ContainerRuntime>,
+    /// The same runtime, for its own clean-up of what is left.
+    engine: DockerRuntime,
     docker: Docker,
     made: Mutex<Vec<AgreementId>>,
 }
@@ -62,7 +64,8 @@ impl Harness {
             return None;
         }
         Some(Self {
-            rt: Arc::new(rt),
+            rt: Arc::new(rt.clone()),
+            engine: rt,
             docker,
             made: Mutex::new(Vec::new()),
         })
@@ -121,24 +124,28 @@ impl Harness {
 }
 
 impl Drop for Harness {
-    /// Removes every container and volume the test made, on a plain thread (no runtime
+    /// Removes every container the test made, then lets the runtime remove what that
+    /// leaves behind (job networks, firewall rules, volumes), on a plain thread (no runtime
     /// needed in drop), even when the test panicked.
     fn drop(&mut self) {
         let ids = std::mem::take(&mut *self.made.lock().unwrap_or_else(|e| e.into_inner()));
         if ids.is_empty() {
             return;
         }
+        let engine = self.engine.clone();
         let cleanup = std::thread::spawn(move || {
             let names: Vec<String> = ids.iter().map(container_name).collect();
-            let volumes: Vec<String> = ids.iter().map(workspace_volume).collect();
-            let docker = |args: &[&str], items: &[String]| {
-                let _ = std::process::Command::new("docker")
-                    .args(args)
-                    .args(items)
-                    .output();
-            };
-            docker(&["rm", "-f", "-v"], &names);
-            docker(&["volume", "rm", "-f"], &volumes);
+            let _ = std::process::Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&names)
+                .output();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the clean-up");
+            if let Err(e) = runtime.block_on(engine.remove_orphans()) {
+                eprintln!("clean-up after the test: {e}");
+            }
         });
         let _ = cleanup.join();
     }

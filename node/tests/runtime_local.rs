@@ -309,11 +309,17 @@ async fn fallback_child() {
         return;
     }
     let testnet = Network::new("testnet").unwrap();
-    let rt = qubix_node::runtime::connect(&testnet, &[], true)
-        .await
-        .unwrap();
+    let rt = qubix_node::runtime::connect(
+        &testnet,
+        &qubix_node::runtime::RuntimeOptions {
+            unsafe_local_jobs: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(rt.kind(), RuntimeKind::LocalProcess);
-    let refused = qubix_node::runtime::connect(&testnet, &[], false)
+    let refused = qubix_node::runtime::connect(&testnet, &Default::default())
         .await
         .err()
         .unwrap();
@@ -324,10 +330,16 @@ async fn fallback_child() {
         "{refused}"
     );
     let mainnet = Network::new("mainnet").unwrap();
-    let refused = qubix_node::runtime::connect(&mainnet, &[], true)
-        .await
-        .err()
-        .unwrap();
+    let refused = qubix_node::runtime::connect(
+        &mainnet,
+        &qubix_node::runtime::RuntimeOptions {
+            unsafe_local_jobs: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(
         matches!(refused, RuntimeError::DockerUnreachable { .. }),
         "{refused}"

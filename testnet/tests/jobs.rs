@@ -506,8 +506,7 @@ async fn a_completed_job_is_pruned_with_its_container_and_its_agreement_kept() {
     let runtime = qubix_node::runtime::connect_owned(
         &network,
         &net.nodes[provider].handle().node_id().to_string(),
-        &[],
-        false,
+        &Default::default(),
     )
     .await
     .unwrap();

@@ -74,6 +74,16 @@ pub enum RuntimeError {
         /// The engine's message.
         detail: String,
     },
+    /// A job's own network or its firewall rules could not be set up; the job does not run
+    /// without them.
+    #[error(
+        "the job's network isolation could not be set up ({detail}); jobs need iptables and \
+         the right to change it (root, or CAP_NET_ADMIN)"
+    )]
+    Isolation {
+        /// What failed.
+        detail: String,
+    },
     /// The container does not exist (never created, or removed outside Qubix).
     #[error("no container {0}: it was never created or was removed outside qubix")]
     NoSuchContainer(String),

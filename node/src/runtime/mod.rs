@@ -38,7 +38,9 @@ use qubix_protocol::topics::Network;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-pub use docker::{BASE_CAPABILITIES, DockerRuntime, PendingDocker};
+pub use docker::{
+    BASE_CAPABILITIES, CleanUp, DockerRuntime, Ipv4Net, JobNetworkPolicy, PendingDocker, check_pool,
+};
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
 pub use spec::{
@@ -135,20 +137,46 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
     /// Waits until the container is not running and says how it ended; at once for one
     /// that is not running (code 0 for one never started).
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>>;
+
+    /// Removes what earlier runs of this node left behind (job networks, firewall rules and
+    /// workspaces whose job has no container); nothing for runtimes that leave nothing.
+    fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// How a node's runtime is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Images on the engine that run without a pull; every other image is pulled by
+    /// reference before it runs.
+    pub local_images: Vec<String>,
+    /// Each job's own network (`None`: Docker's default bridge, for tests of the engine).
+    pub networks: Option<JobNetworkPolicy>,
+    /// Without Docker, on a testnet, run jobs as local processes (no isolation).
+    pub unsafe_local_jobs: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            local_images: Vec::new(),
+            networks: Some(JobNetworkPolicy::default()),
+            unsafe_local_jobs: false,
+        }
+    }
 }
 
 /// The runtime for this node: Docker when a daemon answers; otherwise, on a testnet and
-/// when `allow_local_fallback`, local processes (in the system temp directory); otherwise
-/// an error that says how to get Docker. Its `list_managed` sees the Qubix containers on
-/// the daemon that carry no owner label; where nodes may share a daemon, use
-/// [`connect_owned`]. Images on `local_images` run from the engine's copy; every other
-/// image is pulled by reference before it runs.
+/// with `unsafe_local_jobs`, local processes (in the system temp directory); otherwise an
+/// error that says how to get Docker. Its `list_managed` sees the Qubix containers on the
+/// daemon that carry no owner label; where nodes may share a daemon, use
+/// [`connect_owned`].
 pub async fn connect(
     network: &Network,
-    local_images: &[String],
-    allow_local_fallback: bool,
+    options: &RuntimeOptions,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
-    connect_inner(network, None, local_images, allow_local_fallback).await
+    connect_inner(network, None, options).await
 }
 
 /// As [`connect`], but Docker containers are labelled `qubix.node=<owner>` (pass the node
@@ -157,17 +185,15 @@ pub async fn connect(
 pub async fn connect_owned(
     network: &Network,
     owner: &str,
-    local_images: &[String],
-    allow_local_fallback: bool,
+    options: &RuntimeOptions,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
-    connect_inner(network, Some(owner), local_images, allow_local_fallback).await
+    connect_inner(network, Some(owner), options).await
 }
 
 async fn connect_inner(
     network: &Network,
     owner: Option<&str>,
-    local_images: &[String],
-    allow_local_fallback: bool,
+    options: &RuntimeOptions,
 ) -> Result<Arc<dyn ContainerRuntime>, RuntimeError> {
     let unreachable = match DockerRuntime::connect().await {
         Ok(docker) => {
@@ -175,7 +201,9 @@ async fn connect_inner(
                 network = network.name(),
                 owner, "jobs run in Docker containers"
             );
-            let docker = docker.with_local_images(local_images);
+            let docker = docker
+                .with_local_images(&options.local_images)
+                .with_job_networks(options.networks);
             return Ok(Arc::new(match owner {
                 Some(owner) => docker.with_owner(owner),
                 None => docker,
@@ -183,7 +211,7 @@ async fn connect_inner(
         }
         Err(e) => e,
     };
-    if !allow_local_fallback || network.is_mainnet() {
+    if !options.unsafe_local_jobs || network.is_mainnet() {
         return Err(unreachable);
     }
     warn!(

@@ -44,9 +44,15 @@ pub fn ledger(quick: bool) -> Result<Vec<Figure>, TestnetError> {
 /// Create-to-running of the test image through our runtime beside `docker run -d`.
 pub async fn container_start(image: &str, runs: usize) -> Result<Figure, TestnetError> {
     let network = qubix_protocol::topics::Network::new("testnet").map_err(|e| err("runtime", e))?;
-    let runtime = qubix_node::runtime::connect(&network, &[image.to_owned()], false)
-        .await
-        .map_err(|e| err("runtime", e))?;
+    let runtime = qubix_node::runtime::connect(
+        &network,
+        &qubix_node::runtime::RuntimeOptions {
+            local_images: vec![image.to_owned()],
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| err("runtime", e))?;
     let latency = qubix_node::runtime::bench::bench_start_latency(runtime.as_ref(), image, runs)
         .await
         .map_err(|e| err("runtime", e))?;

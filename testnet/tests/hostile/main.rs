@@ -18,5 +18,6 @@ mod host;
 mod jobs;
 mod market;
 mod negotiation;
+mod network;
 mod payments;
 mod receipts;

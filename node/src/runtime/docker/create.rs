@@ -65,8 +65,12 @@ pub(crate) fn volume_request(spec: &ContainerSpec, owner: Option<&str>) -> Volum
     }
 }
 
-/// Docker's create body for a validated spec.
-pub(crate) fn create_body(spec: &ContainerSpec, owner: Option<&str>) -> ContainerCreateBody {
+/// Docker's create body for a validated spec, on the job's own `network` when it has one.
+pub(crate) fn create_body(
+    spec: &ContainerSpec,
+    owner: Option<&str>,
+    network: Option<&str>,
+) -> ContainerCreateBody {
     let ports: Vec<String> = spec
         .ports
         .iter()
@@ -83,7 +87,10 @@ pub(crate) fn create_body(spec: &ContainerSpec, owner: Option<&str>) -> Containe
         ),
         labels: Some(labels(spec, owner)),
         exposed_ports: (!ports.is_empty()).then_some(ports),
-        host_config: Some(host_config(spec)),
+        host_config: Some(HostConfig {
+            network_mode: network.map(str::to_owned),
+            ..host_config(spec)
+        }),
         ..Default::default()
     }
 }
@@ -197,7 +204,7 @@ mod tests {
 
     #[test]
     fn limits_and_security_are_set() {
-        let body = create_body(&spec(), None);
+        let body = create_body(&spec(), None, None);
         let host = body.host_config.unwrap();
         assert_eq!(host.nano_cpus, Some(3_000_000_000));
         assert_eq!(host.memory, Some(1024 * MIB));
@@ -229,7 +236,7 @@ mod tests {
 
     #[test]
     fn gpus_are_requested_by_uuid_only_when_attached() {
-        let host = create_body(&spec(), None).host_config.unwrap();
+        let host = create_body(&spec(), None, None).host_config.unwrap();
         let request = &host.device_requests.unwrap()[0];
         assert_eq!(request.driver.as_deref(), Some("nvidia"));
         assert_eq!(
@@ -240,7 +247,7 @@ mod tests {
         let mut simulated = spec();
         simulated.attach_gpus = false;
         assert!(
-            create_body(&simulated, None)
+            create_body(&simulated, None, None)
                 .host_config
                 .unwrap()
                 .device_requests
@@ -250,7 +257,7 @@ mod tests {
 
     #[test]
     fn ports_get_ephemeral_host_ports_on_the_publish_ip() {
-        let body = create_body(&spec(), None);
+        let body = create_body(&spec(), None, None);
         assert_eq!(body.exposed_ports, Some(vec!["8888/tcp".into()]));
         let bindings = body.host_config.unwrap().port_bindings.unwrap();
         let binding = &bindings["8888/tcp"].as_ref().unwrap()[0];
@@ -261,7 +268,7 @@ mod tests {
     #[test]
     fn workspace_volume_and_labels_name_the_agreement() {
         let s = spec();
-        let body = create_body(&s, Some("node-a"));
+        let body = create_body(&s, Some("node-a"), None);
         let mount = &body.host_config.unwrap().mounts.unwrap()[0];
         assert_eq!(mount.source, Some(workspace_volume(&s.agreement_id)));
         assert_eq!(mount.target.as_deref(), Some(WORKSPACE_PATH));

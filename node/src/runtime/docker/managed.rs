@@ -58,13 +58,13 @@ impl DockerRuntime {
 
     /// Whether a container with these labels is this runtime's: same owner, or both
     /// without one. (Docker cannot filter on a label's absence, so this runs here.)
-    fn owns(&self, labels: Option<&HashMap<String, String>>) -> bool {
+    pub(super) fn owns(&self, labels: Option<&HashMap<String, String>>) -> bool {
         let owner = labels.and_then(|l| l.get(LABEL_NODE)).map(String::as_str);
         owner == self.owner.as_deref()
     }
 
     /// Docker ANDs label filters: managed, and this owner's when there is one.
-    fn label_filter(&self) -> Vec<String> {
+    pub(super) fn label_filter(&self) -> Vec<String> {
         let mut labels = vec![format!("{LABEL_MANAGED}=true")];
         if let Some(owner) = &self.owner {
             labels.push(format!("{LABEL_NODE}={owner}"));

@@ -4,6 +4,8 @@
 
 mod create;
 mod errors;
+mod jobnet;
+mod jobnet_ops;
 mod layers;
 mod logs;
 mod managed;
@@ -29,6 +31,8 @@ use tracing::{debug, info, warn};
 
 pub use create::BASE_CAPABILITIES;
 pub(crate) use errors::{engine_error, is_not_found};
+pub use jobnet::{Ipv4Net, check_pool};
+pub use jobnet_ops::{CleanUp, JobNetworkPolicy};
 pub use pending::PendingDocker;
 
 use self::errors::{create_error, daemon_address, plain_error};
@@ -59,6 +63,11 @@ pub struct DockerRuntime {
     owner: Option<String>,
     /// Images that run from the local copy without a pull (the provider's allow-list).
     local_images: std::sync::Arc<[String]>,
+    /// How each job's own network is made (`None`: jobs share Docker's default bridge,
+    /// for tests of the engine alone).
+    networks: Option<JobNetworkPolicy>,
+    /// One job network allocated at a time.
+    network_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl DockerRuntime {
@@ -85,7 +94,21 @@ impl DockerRuntime {
             docker,
             owner: None,
             local_images: std::sync::Arc::from(Vec::new()),
+            networks: Some(JobNetworkPolicy::default()),
+            network_lock: std::sync::Arc::default(),
         })
+    }
+
+    /// How each job's own network is made; `None` puts jobs on Docker's default bridge
+    /// (no isolation between jobs or from the host: for tests of the engine alone).
+    pub fn with_job_networks(mut self, policy: Option<JobNetworkPolicy>) -> Self {
+        self.networks = policy;
+        self
+    }
+
+    /// Removes what earlier runs of this node left behind, and says what (see [`CleanUp`]).
+    pub async fn remove_orphans(&self) -> Result<CleanUp, RuntimeError> {
+        self.clean_up_orphans().await
     }
 
     /// Images already on the engine that jobs may run without a pull (none by default:
@@ -132,18 +155,34 @@ impl DockerRuntime {
                 .map_err(|e| plain_error("create volume", e))?;
         }
         let name = container_name(&spec.agreement_id);
+        if self.docker.inspect_container(&name, None).await.is_ok() {
+            // The job's container exists, and with it its network: touch neither.
+            return Err(RuntimeError::AlreadyExists { name });
+        }
+        let network = match &self.networks {
+            Some(policy) => Some(self.create_job_network(&spec.agreement_id, policy).await?),
+            None => None,
+        };
         let options = CreateContainerOptions {
             name: Some(name.clone()),
             ..Default::default()
         };
-        let created = self
+        let created = match self
             .docker
             .create_container(
                 Some(options),
-                create::create_body(spec, self.owner.as_deref()),
+                create::create_body(spec, self.owner.as_deref(), network.as_deref()),
             )
             .await
-            .map_err(|e| create_error(spec, &name, e))?;
+        {
+            Ok(created) => created,
+            Err(e) => {
+                if network.is_some() {
+                    let _ = self.remove_job_network(&spec.agreement_id).await;
+                }
+                return Err(create_error(spec, &name, e));
+            }
+        };
         for warning in created.warnings.iter().filter(|w| !w.is_empty()) {
             warn!(agreement = %spec.agreement_id, %warning, "docker warned on create");
         }
@@ -217,6 +256,7 @@ impl DockerRuntime {
             Err(e) if !is_not_found(&e) => return Err(engine_error("remove", &id.native, e)),
             _ => {}
         }
+        self.remove_job_network(&id.agreement_id).await?;
         if with_volume {
             let volume = workspace_volume(&id.agreement_id);
             let options = Some(RemoveVolumeOptions { force: false });
@@ -370,5 +410,9 @@ impl ContainerRuntime for DockerRuntime {
 
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>> {
         Box::pin(self.wait_container(id))
+    }
+
+    fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async move { self.clean_up_orphans().await.map(|_| ()) })
     }
 }

@@ -13,42 +13,42 @@ use qubix_protocol::api::LogLine;
 use tokio::sync::{Mutex, mpsc};
 
 use super::DockerRuntime;
-use crate::runtime::ContainerRuntime;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::spec::ContainerSpec;
 use crate::runtime::types::{
     ContainerId, ContainerState, ContainerStats, ExitStatus, ManagedContainer, PullProgress,
     RuntimeInfo, RuntimeKind,
 };
+use crate::runtime::{ContainerRuntime, RuntimeOptions};
 
 /// A Docker runtime that connects on first use, and again until it succeeds.
 #[derive(Debug, Clone)]
 pub struct PendingDocker {
     owner: String,
-    local_images: Arc<[String]>,
+    options: Arc<RuntimeOptions>,
     connected: Arc<Mutex<Option<DockerRuntime>>>,
 }
 
 impl PendingDocker {
-    /// A runtime for `owner`'s containers (see [`DockerRuntime::with_owner`]) with the
-    /// allow-list `local_images` (see [`DockerRuntime::with_local_images`]), not connected.
-    pub fn new(owner: impl Into<String>, local_images: &[String]) -> Self {
+    /// A runtime for `owner`'s containers (see [`DockerRuntime::with_owner`]) set up as
+    /// `options` say, not connected.
+    pub fn new(owner: impl Into<String>, options: &RuntimeOptions) -> Self {
         Self {
             owner: owner.into(),
-            local_images: Arc::from(local_images.to_vec()),
+            options: Arc::new(options.clone()),
             connected: Arc::new(Mutex::new(None)),
         }
     }
 
     async fn docker(&self) -> Result<DockerRuntime, RuntimeError> {
-        connect(&self.connected, &self.owner, &self.local_images).await
+        connect(&self.connected, &self.owner, &self.options).await
     }
 }
 
 async fn connect(
     connected: &Mutex<Option<DockerRuntime>>,
     owner: &str,
-    local_images: &[String],
+    options: &RuntimeOptions,
 ) -> Result<DockerRuntime, RuntimeError> {
     let mut held = connected.lock().await;
     if let Some(docker) = held.as_ref() {
@@ -57,7 +57,8 @@ async fn connect(
     let docker = DockerRuntime::connect()
         .await?
         .with_owner(owner)
-        .with_local_images(local_images);
+        .with_local_images(&options.local_images)
+        .with_job_networks(options.networks);
     *held = Some(docker.clone());
     Ok(docker)
 }
@@ -132,9 +133,9 @@ impl ContainerRuntime for PendingDocker {
         tail: Option<usize>,
     ) -> BoxStream<'static, Result<LogLine, RuntimeError>> {
         let (connected, owner, id) = (self.connected.clone(), self.owner.clone(), id.clone());
-        let local_images = self.local_images.clone();
+        let options = self.options.clone();
         futures::stream::once(async move {
-            match connect(&connected, &owner, &local_images).await {
+            match connect(&connected, &owner, &options).await {
                 Ok(docker) => docker.logs(&id, follow, tail),
                 Err(e) => futures::stream::once(async move { Err(e) }).boxed(),
             }
@@ -152,5 +153,9 @@ impl ContainerRuntime for PendingDocker {
 
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>> {
         Box::pin(async move { self.docker().await?.wait(id).await })
+    }
+
+    fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
+        Box::pin(async move { self.docker().await?.clean_up_orphans().await.map(|_| ()) })
     }
 }
