@@ -249,6 +249,27 @@ impl NetDir {
     }
 }
 
+/// Removes what the providers `owners` left on this machine's engine (containers of jobs
+/// still running when the testnet stopped, their networks, rules and workspaces): a testnet
+/// that is not kept leaves nothing behind.
+async fn remove_jobs_of(owners: &[String]) {
+    for owner in owners {
+        let Ok(engine) = qubix_node::runtime::DockerRuntime::connect().await else {
+            return;
+        };
+        let engine = engine.with_owner(owner.clone());
+        use qubix_node::runtime::ContainerRuntime as _;
+        for job in engine.list_managed().await.unwrap_or_default() {
+            if let Err(e) = engine.remove(&job.id, true).await {
+                tracing::warn!(error = %e, "a job container of the testnet was left");
+            }
+        }
+        if let Err(e) = engine.remove_orphans().await {
+            tracing::warn!(error = %e, "the testnet's job networks were not all removed");
+        }
+    }
+}
+
 /// A devnet ticking every `tick`, restored from `state` when that file exists.
 async fn start_devnet(
     tick: Duration,
@@ -642,8 +663,17 @@ impl Testnet {
 
     /// Stops every node, then saves the devnet's chain when the testnet is kept.
     pub async fn shutdown(mut self) {
+        let providers: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|n| n.spec.simulate_gpu.is_some())
+            .map(|n| n.key().node_id().to_string())
+            .collect();
         for i in 0..self.nodes.len() {
             self.stop(i).await;
+        }
+        if matches!(self.dir, NetDir::Temp(_)) {
+            remove_jobs_of(&providers).await;
         }
         if let Some(devnet) = &self.devnet
             && let Err(e) = devnet.save()

@@ -284,17 +284,35 @@ impl Firewall {
         Ok(())
     }
 
-    /// Removes every rule whose comment starts with `tag_prefix`; returns how many.
+    /// Removes every rule whose comment starts with `tag_prefix`; returns how many. A rule
+    /// another removal took first is fine; one still there after two passes is an error.
     pub(crate) async fn remove(&self, tag_prefix: &str) -> Result<usize, RuntimeError> {
-        let fail = |detail: String| RuntimeError::Isolation { detail };
         let mut removed = 0;
+        for _pass in 0..2 {
+            let mut left = Vec::new();
+            for chain in [FORWARD_CHAIN, INPUT_CHAIN] {
+                let Ok(listing) = self.iptables(&["-S".to_owned(), chain.to_owned()]).await else {
+                    continue; // no such chain: nothing of ours in it
+                };
+                for delete in deletions(&listing, tag_prefix) {
+                    match self.iptables(&delete).await {
+                        Ok(_) => removed += 1,
+                        Err(e) => left.push(e),
+                    }
+                }
+            }
+            if left.is_empty() {
+                return Ok(removed);
+            }
+        }
+        // What failed twice, if it is still there.
         for chain in [FORWARD_CHAIN, INPUT_CHAIN] {
-            let Ok(listing) = self.iptables(&["-S".to_owned(), chain.to_owned()]).await else {
-                continue; // no such chain: nothing of ours in it
-            };
-            for delete in deletions(&listing, tag_prefix) {
-                self.iptables(&delete).await.map_err(fail)?;
-                removed += 1;
+            if let Ok(listing) = self.iptables(&["-S".to_owned(), chain.to_owned()]).await
+                && !deletions(&listing, tag_prefix).is_empty()
+            {
+                return Err(RuntimeError::Isolation {
+                    detail: format!("rules {tag_prefix}* in {chain} could not be removed"),
+                });
             }
         }
         Ok(removed)
