@@ -94,6 +94,10 @@ pub struct ProviderConfig {
     /// Whether jobs may open connections to public addresses (private, link-local and this
     /// machine's own addresses are never reachable from a job).
     pub public_egress: bool,
+    /// The largest image pulled for a job, GiB (compressed layers).
+    pub max_image_gib: u64,
+    /// The longest an image pull may take, seconds.
+    pub pull_timeout_secs: u64,
     /// Images already on this machine's engine that jobs may run without a pull (empty by
     /// default: every image is pulled by reference, without this machine's registry
     /// credentials, before it runs).
@@ -238,6 +242,8 @@ impl Default for ProviderConfig {
             job_requests_per_sec: 100,
             job_network_pool: "10.213.0.0/16".into(),
             public_egress: true,
+            max_image_gib: 64,
+            pull_timeout_secs: 3600,
             local_images: Vec::new(),
             allowed_capabilities: crate::negotiation::SSH_CAPABILITIES.to_vec(),
         }
@@ -499,6 +505,12 @@ impl NodeConfig {
             ));
         }
         p.job_network_pool()?;
+        if p.max_image_gib == 0 || p.pull_timeout_secs == 0 {
+            return Err(invalid(
+                "provider.max_image_gib",
+                "image pulls need a size (GiB) and a time (pull_timeout_secs) above 0",
+            ));
+        }
         if p.job_requests_per_sec == 0 {
             return Err(invalid(
                 "provider.job_requests_per_sec",

@@ -292,6 +292,10 @@ async fn provider_runtime(
             public_egress: p.public_egress,
         }),
         unsafe_local_jobs: p.unsafe_local_jobs,
+        pull_limits: crate::runtime::PullLimits {
+            max_bytes: p.max_image_gib.saturating_mul(1 << 30),
+            timeout: Duration::from_secs(p.pull_timeout_secs),
+        },
     };
     match crate::runtime::connect_owned(&config.network, owner, &options).await {
         Ok(runtime) => {

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use qubix_node::runtime::{
     BASE_CAPABILITIES, ContainerId, ContainerRuntime, ContainerSpec, ContainerStatus,
-    DockerRuntime, LABEL_AGREEMENT, PullFailure, RuntimeError, RuntimeKind, container_name,
-    workspace_volume,
+    DockerRuntime, LABEL_AGREEMENT, PullFailure, PullLimits, RuntimeError, RuntimeKind,
+    container_name, workspace_volume,
 };
 use qubix_protocol::api::{LogLine, LogStream};
 use qubix_protocol::ids::AgreementId;
@@ -689,4 +689,155 @@ async fn bench_start_latency() {
         l.docker_run_median_ms(),
         l.ratio()
     );
+}
+
+/// A registry on loopback (Debian's `docker-registry`), stopped when dropped.
+struct LoopbackRegistry {
+    addr: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl LoopbackRegistry {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = format!("127.0.0.1:{}", closed_loopback_port());
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (installed by scripts/setup-test-env)");
+        until("the loopback registry to answer", || async {
+            tokio::net::TcpStream::connect(&addr).await.is_ok()
+        })
+        .await;
+        Self {
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn docker_cli(args: &[&str]) {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Pulls are bounded in size and in time: an image larger than the limit is abandoned as
+/// too large, a registry that never answers as too slow, and within the limits the same
+/// image is pulled. Everything stays on loopback.
+#[tokio::test]
+async fn image_pulls_are_bounded_in_size_and_time() {
+    let Some(h) = Harness::new().await else {
+        return;
+    };
+    let registry = LoopbackRegistry::start().await;
+    // An image with 4 MiB of incompressible data, pushed to the loopback registry and
+    // removed locally.
+    let image = format!("{}/qubix/big-{}:1", registry.addr, AgreementId::random());
+    let builder = format!("qubix-big-{}", AgreementId::random());
+    docker_cli(&[
+        "run",
+        "--name",
+        &builder,
+        IMAGE,
+        "sh",
+        "-c",
+        "head -c 4194304 /dev/urandom > /big",
+    ]);
+    docker_cli(&["commit", &builder, &image]);
+    docker_cli(&["rm", "-f", &builder]);
+    docker_cli(&["push", &image]);
+    docker_cli(&["rmi", &image]);
+
+    let limited = |limits: PullLimits| {
+        DockerRuntime::connect().map(move |rt| rt.unwrap().with_pull_limits(limits))
+    };
+    let small = limited(PullLimits {
+        max_bytes: 1 << 20,
+        timeout: Duration::from_secs(60),
+    })
+    .await;
+    let (tx, _rx) = mpsc::channel(64);
+    let err = small.pull(&image, tx).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Pull {
+                failure: PullFailure::TooLarge,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        h.docker.inspect_image(&image).await.is_err(),
+        "nothing kept"
+    );
+
+    // A registry that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let slow = limited(PullLimits {
+        max_bytes: 1 << 30,
+        timeout: Duration::from_secs(2),
+    })
+    .await;
+    let (tx, _rx) = mpsc::channel(64);
+    let err = slow
+        .pull(&format!("{silent_addr}/qubix/slow:1"), tx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Pull {
+                failure: PullFailure::TimedOut,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    held.abort();
+
+    // Within the limits, the image is pulled.
+    let (tx, _rx) = mpsc::channel(64);
+    slow.pull(&image, tx)
+        .await
+        .expect("pulled within the limits");
+    assert!(h.docker.inspect_image(&image).await.is_ok());
+    docker_cli(&["rmi", &image]);
 }

@@ -13,6 +13,10 @@ pub enum PullFailure {
     Network,
     /// The engine ran out of disk while storing layers.
     DiskFull,
+    /// The image is larger than the provider pulls for a job.
+    TooLarge,
+    /// The pull took longer than the provider waits.
+    TimedOut,
     /// Anything else the engine reported.
     Other,
 }
@@ -24,6 +28,8 @@ impl PullFailure {
             Self::NoSuchImage => "check the image name and tag, and that the image is public",
             Self::Network => "the registry is unreachable; check the network, DNS and proxy",
             Self::DiskFull => "free disk space under Docker's data root (docker system prune)",
+            Self::TooLarge => "use a smaller image: this provider does not pull images that large",
+            Self::TimedOut => "use a smaller image, or a registry closer to the provider",
             Self::Other => "see the engine's message",
         }
     }
@@ -35,6 +41,8 @@ impl fmt::Display for PullFailure {
             Self::NoSuchImage => "no such image",
             Self::Network => "registry unreachable",
             Self::DiskFull => "disk full",
+            Self::TooLarge => "image too large",
+            Self::TimedOut => "pull too slow",
             Self::Other => "pull failed",
         })
     }

@@ -39,7 +39,8 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 pub use docker::{
-    BASE_CAPABILITIES, CleanUp, DockerRuntime, Ipv4Net, JobNetworkPolicy, PendingDocker, check_pool,
+    BASE_CAPABILITIES, CleanUp, DockerRuntime, Ipv4Net, JobNetworkPolicy, PendingDocker,
+    PullLimits, check_pool,
 };
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
@@ -155,6 +156,8 @@ pub struct RuntimeOptions {
     pub networks: Option<JobNetworkPolicy>,
     /// Without Docker, on a testnet, run jobs as local processes (no isolation).
     pub unsafe_local_jobs: bool,
+    /// How large and how long an image pull may be.
+    pub pull_limits: PullLimits,
 }
 
 impl Default for RuntimeOptions {
@@ -163,6 +166,7 @@ impl Default for RuntimeOptions {
             local_images: Vec::new(),
             networks: Some(JobNetworkPolicy::default()),
             unsafe_local_jobs: false,
+            pull_limits: PullLimits::default(),
         }
     }
 }
@@ -203,7 +207,8 @@ async fn connect_inner(
             );
             let docker = docker
                 .with_local_images(&options.local_images)
-                .with_job_networks(options.networks);
+                .with_job_networks(options.networks)
+                .with_pull_limits(options.pull_limits);
             return Ok(Arc::new(match owner {
                 Some(owner) => docker.with_owner(owner),
                 None => docker,

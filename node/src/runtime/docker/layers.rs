@@ -126,6 +126,15 @@ impl LayerTally {
         }
     }
 
+    /// Bytes known to be part of the pull so far: each followed layer's size where the
+    /// engine said it, else what it downloaded of it (a lower bound of the image's size).
+    pub(crate) fn known_bytes(&self) -> u64 {
+        self.layers
+            .values()
+            .map(|l| l.total.unwrap_or(l.current).max(l.current))
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// Layers followed one by one.
     #[cfg(test)]
     fn tracked(&self) -> usize {

@@ -34,6 +34,7 @@ pub(crate) use errors::{engine_error, is_not_found};
 pub use jobnet::{Ipv4Net, check_pool};
 pub use jobnet_ops::{CleanUp, JobNetworkPolicy};
 pub use pending::PendingDocker;
+pub use pull::PullLimits;
 
 use self::errors::{create_error, daemon_address, plain_error};
 use super::ContainerRuntime;
@@ -68,6 +69,8 @@ pub struct DockerRuntime {
     networks: Option<JobNetworkPolicy>,
     /// One job network allocated at a time.
     network_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How large and how long a pull may be.
+    pull_limits: PullLimits,
 }
 
 impl DockerRuntime {
@@ -96,6 +99,7 @@ impl DockerRuntime {
             local_images: std::sync::Arc::from(Vec::new()),
             networks: Some(JobNetworkPolicy::default()),
             network_lock: std::sync::Arc::default(),
+            pull_limits: PullLimits::default(),
         })
     }
 
@@ -103,6 +107,12 @@ impl DockerRuntime {
     /// (no isolation between jobs or from the host: for tests of the engine alone).
     pub fn with_job_networks(mut self, policy: Option<JobNetworkPolicy>) -> Self {
         self.networks = policy;
+        self
+    }
+
+    /// Bounds on the size and duration of image pulls.
+    pub fn with_pull_limits(mut self, limits: PullLimits) -> Self {
+        self.pull_limits = limits;
         self
     }
 
@@ -342,6 +352,7 @@ impl ContainerRuntime for DockerRuntime {
             &self.docker,
             image,
             &self.local_images,
+            self.pull_limits,
             progress,
         ))
     }

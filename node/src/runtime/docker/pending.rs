@@ -58,7 +58,8 @@ async fn connect(
         .await?
         .with_owner(owner)
         .with_local_images(&options.local_images)
-        .with_job_networks(options.networks);
+        .with_job_networks(options.networks)
+        .with_pull_limits(options.pull_limits);
     *held = Some(docker.clone());
     Ok(docker)
 }

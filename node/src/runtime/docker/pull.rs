@@ -16,12 +16,31 @@ use super::layers::LayerTally;
 use crate::runtime::error::{PullFailure, RuntimeError};
 use crate::runtime::types::PullProgress;
 
-/// Pulls `image` by reference, reporting progress on `progress`; an image on
-/// `local_images` that is present is used as it is.
+/// How large and how long a job's image pull may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PullLimits {
+    /// The most bytes downloaded (compressed layers, as the engine reports them).
+    pub max_bytes: u64,
+    /// The longest a pull may take.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for PullLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 << 30,
+            timeout: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Pulls `image` by reference within `limits`, reporting progress on `progress`; an image
+/// on `local_images` that is present is used as it is.
 pub(crate) async fn pull(
     docker: &Docker,
     image: &str,
     local_images: &[String],
+    limits: PullLimits,
     progress: mpsc::Sender<PullProgress>,
 ) -> Result<(), RuntimeError> {
     let allowed_local = local_images
@@ -50,10 +69,24 @@ pub(crate) async fn pull(
         tag: tag.map(str::to_owned),
         ..Default::default()
     };
+    // No credentials: the pull is what anyone may pull under that name. Dropping the stream
+    // (too large, too slow) ends the request, and the engine abandons the pull.
     let mut stream = docker.create_image(Some(options), None, None);
     let mut tally = LayerTally::default();
-    while let Some(message) = stream.next().await {
-        let message = message.map_err(|e| pull_error(image, e.to_string()))?;
+    let deadline = tokio::time::Instant::now() + limits.timeout;
+    loop {
+        let next = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(next)) => next,
+            Ok(None) => break,
+            Err(_) => {
+                return Err(RuntimeError::Pull {
+                    image: image.to_owned(),
+                    failure: PullFailure::TimedOut,
+                    detail: format!("not done within {} s", limits.timeout.as_secs()),
+                });
+            }
+        };
+        let message = next.map_err(|e| pull_error(image, e.to_string()))?;
         if let Some(error) = message
             .error_detail
             .as_ref()
@@ -61,8 +94,20 @@ pub(crate) async fn pull(
         {
             return Err(pull_error(image, error));
         }
+        let figures = tally.absorb(&message);
+        let size = tally.known_bytes();
+        if size > limits.max_bytes {
+            return Err(RuntimeError::Pull {
+                image: image.to_owned(),
+                failure: PullFailure::TooLarge,
+                detail: format!(
+                    "at least {size} bytes, above this provider's {} bytes",
+                    limits.max_bytes
+                ),
+            });
+        }
         // Progress is advisory: when the reader lags, skip an update rather than stall.
-        let _ = progress.try_send(tally.absorb(&message));
+        let _ = progress.try_send(figures);
     }
     let mut done = tally.progress("pull complete");
     done.complete = true;
