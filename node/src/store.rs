@@ -221,6 +221,7 @@ pub struct Store {
     nonces: sled::Tree,
     meta: sled::Tree,
     evidence: sled::Tree,
+    pulled: sled::Tree,
     db: sled::Db,
 }
 
@@ -237,13 +238,39 @@ impl Store {
         let nonces = db.open_tree("control_nonces")?;
         let meta = db.open_tree("meta")?;
         let evidence = db.open_tree("evidence")?;
+        let pulled = db.open_tree("pulled_images")?;
         Ok(Self {
             jobs,
             nonces,
             meta,
             evidence,
+            pulled,
             db,
         })
+    }
+
+    /// Records, durably, that this node pulled `image` for a job (so it removes it once no
+    /// job needs it).
+    pub fn note_pulled(&self, image: &str) -> Result<(), StoreError> {
+        if self.pulled.insert(image.as_bytes(), &[])?.is_none() {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The images this node pulled and has not removed yet.
+    pub fn pulled_images(&self) -> Result<Vec<String>, StoreError> {
+        self.pulled
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    /// Forgets `image` (it was removed).
+    pub fn forget_pulled(&self, image: &str) -> Result<(), StoreError> {
+        self.pulled.remove(image.as_bytes())?;
+        Ok(())
     }
 
     /// Replaces job `id`'s record with its evidence, in one durable step: the record is

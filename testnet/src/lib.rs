@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod harness;
 pub mod process;
+pub mod registry;
 
 pub use harness::{
     NodeSpec, Rogue, TestNode, Testnet, TestnetBuilder, TestnetError, docker_available, wait_until,

@@ -40,7 +40,7 @@ use tracing::{info, warn};
 
 pub use docker::{
     BASE_CAPABILITIES, CleanUp, DockerRuntime, Ipv4Net, JobNetworkPolicy, PendingDocker,
-    PullLimits, check_pool,
+    PullLimits, check_pool, same_image,
 };
 pub use error::{PullFailure, RuntimeError};
 pub use local::{DEFAULT_LOG_LINES, LocalProcessRuntime};
@@ -138,6 +138,13 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
     /// Waits until the container is not running and says how it ended; at once for one
     /// that is not running (code 0 for one never started).
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>>;
+
+    /// Removes `image` unless a container still uses it; true when it is gone. Nothing for
+    /// runtimes without images.
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+        let _ = image;
+        Box::pin(async { Ok(false) })
+    }
 
     /// Removes what earlier runs of this node left behind (job networks, firewall rules and
     /// workspaces whose job has no container); nothing for runtimes that leave nothing.

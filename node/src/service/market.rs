@@ -148,6 +148,11 @@ impl Provider {
         }
     }
 
+    /// The images allowed to run from the engine's copy.
+    pub(crate) fn local_images(&self) -> &[String] {
+        &self.setup.config.local_images
+    }
+
     pub(crate) fn max_idle_secs(&self) -> Option<u64> {
         self.setup.config.max_idle_secs
     }

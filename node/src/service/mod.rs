@@ -9,6 +9,7 @@ mod admission;
 mod commands;
 mod deposits;
 mod driver;
+mod images;
 mod instances;
 mod job_requests;
 mod jobs;
@@ -160,6 +161,9 @@ pub(crate) enum Internal {
     RuntimeChecked {
         down: Option<String>,
     },
+    ImagesRemoved {
+        removed: Vec<String>,
+    },
     Status {
         id: AgreementId,
         status: qubix_protocol::control::JobStatus,
@@ -228,6 +232,8 @@ pub(crate) struct Service {
     records_pruned_at: UnixMillis,
     /// Whether the container engine answers.
     runtime_health: runtime_health::RuntimeHealth,
+    /// Removal of pulled images no job needs.
+    images: images::ImageCollection,
 }
 
 /// Capacity of the queue of runner reports.
@@ -317,6 +323,7 @@ pub fn start(
         record_retention: setup.record_retention,
         records_pruned_at: UnixMillis(0),
         runtime_health: runtime_health::RuntimeHealth::at_start(setup.runtime_down.clone()),
+        images: images::ImageCollection::default(),
     };
     service.restore_reservations();
     service.resume_jobs();
@@ -370,6 +377,9 @@ impl Service {
                 Some(event) = net_events.recv() => self.on_network_event(event).await,
                 Some(msg) = internal.recv() => self.on_internal(msg).await,
                 Some((id, input)) = job_inputs.recv() => {
+                    if matches!(input, crate::jobs::Input::Pulled) {
+                        self.note_pulled(&id);
+                    }
                     let _ = self.apply(id, input).await;
                 }
                 Some(command) = commands.recv() => self.on_command(command).await,
@@ -502,6 +512,7 @@ impl Service {
             Internal::RefundPaid { id, n, transfer } => self.on_refund_paid(id, n, transfer),
             Internal::RefundStalled { id } => self.on_refund_stalled(id),
             Internal::RuntimeChecked { down } => self.on_runtime_checked(down).await,
+            Internal::ImagesRemoved { removed } => self.on_images_removed(removed),
             Internal::Status { id, status } => self.on_status(id, status),
             Internal::ProviderLost { id } => self.on_provider_lost(id),
             Internal::Usage {
@@ -526,6 +537,7 @@ impl Service {
         self.close_overdue();
         self.prune_records_if_due(now).await;
         self.check_runtime_if_due(now);
+        self.collect_images_if_due(now, false);
         // Bookkeeping about once a minute (the sweep runs every second).
         if (now.0 / 1000) % 60 == 0 {
             self.prune_nonces();

@@ -79,6 +79,8 @@ impl Service {
                 pruned,
                 "ended job records pruned; their agreements and receipts are kept"
             );
+            // Their containers are going: their images may be unused now.
+            self.collect_images_if_due(now, true);
         }
     }
 

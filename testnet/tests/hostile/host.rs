@@ -9,6 +9,7 @@ use qubix_protocol::control::JobState;
 use qubix_protocol::offer::Isolation;
 use qubix_testnet::harness::wallet_seed_for;
 use qubix_testnet::process::{NodeProcess, ProcessSpec, qubix_binary};
+use qubix_testnet::registry::LoopbackRegistry;
 use qubix_testnet::{NodeSpec, Testnet, wait_until};
 
 use crate::common::{WAIT, long_job};
@@ -123,6 +124,159 @@ async fn without_docker_a_provider_offers_nothing_and_runs_nothing_on_its_host()
         .unwrap();
     assert!(ended.state.is_final());
     node.stop().await.unwrap();
+    drop(c);
+    net.shutdown().await;
+}
+
+/// Pulls are bounded in size and in time: an image larger than the limit is abandoned as too
+/// large, a registry that never answers as too slow, and within the limits the same image
+/// is pulled. Everything stays on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_pulls_are_bounded_in_size_and_time() {
+    use qubix_node::runtime::{
+        ContainerRuntime, DockerRuntime, PullFailure, PullLimits, RuntimeError,
+    };
+    assert!(
+        qubix_testnet::docker_available(),
+        "run ./scripts/setup-test-env"
+    );
+    let registry = LoopbackRegistry::start().await.unwrap();
+    let name = format!("big-{}", qubix_protocol::AgreementId::random());
+    let image = registry
+        .publish("qubix/test:latest", &name, 4 << 20)
+        .unwrap();
+    let runtime = |limits: PullLimits| async move {
+        DockerRuntime::connect()
+            .await
+            .unwrap()
+            .with_pull_limits(limits)
+    };
+    let too_large = |e: &RuntimeError| {
+        matches!(
+            e,
+            RuntimeError::Pull {
+                failure: PullFailure::TooLarge,
+                ..
+            }
+        )
+    };
+    let small = runtime(PullLimits {
+        max_bytes: 1 << 20,
+        timeout: Duration::from_secs(60),
+    })
+    .await;
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    let err = small.pull(&image, tx).await.unwrap_err();
+    assert!(too_large(&err), "{err}");
+    assert!(!present(&image), "nothing of it kept");
+
+    // A registry that accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            open.push(conn);
+        }
+    });
+    let patient = runtime(PullLimits {
+        max_bytes: 1 << 30,
+        timeout: Duration::from_secs(2),
+    })
+    .await;
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    let err = patient
+        .pull(&format!("{silent_addr}/qubix/slow:1"), tx)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RuntimeError::Pull {
+                failure: PullFailure::TimedOut,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    held.abort();
+
+    // Within the limits, the image is pulled.
+    let (tx, _rx) = tokio::sync::mpsc::channel(64);
+    patient
+        .pull(&image, tx)
+        .await
+        .expect("pulled within the limits");
+    assert!(present(&image));
+    qubix_testnet::registry::docker(&["rmi", &image]).unwrap();
+}
+
+/// Whether the engine holds `image`.
+fn present(image: &str) -> bool {
+    std::process::Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// A provider keeping ended jobs' records for three seconds.
+fn prunes_soon(c: &mut qubix_node::config::NodeConfig) {
+    c.record_retention_secs = 3;
+}
+
+/// An image the provider pulled for a job is removed once no job needs it: after the job
+/// ended and its record (with the exited container) went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_pulled_for_jobs_are_removed_once_unused() {
+    qubix_testnet::init_test_logging();
+    assert!(
+        qubix_testnet::docker_available(),
+        "run ./scripts/setup-test-env"
+    );
+    let registry = LoopbackRegistry::start().await.unwrap();
+    let name = format!("collected-{}", qubix_protocol::AgreementId::random());
+    let image = registry.publish("qubix/test:latest", &name, 4096).unwrap();
+    let mut net = Testnet::with_devnet("hostile-images", Duration::from_millis(100))
+        .await
+        .unwrap();
+    net.add(NodeSpec::provider("provider", "RTX 4090:24:1", 3_600, "DE").configured(prunes_soon))
+        .await
+        .unwrap();
+    let consumer = net.add(NodeSpec::consumer("consumer")).await.unwrap();
+    let c = net.nodes[consumer].handle().clone();
+    wait_until(WAIT, "the offer", || {
+        let c = c.clone();
+        async move { (c.offers(String::new(), None, None, None).await.ok()?.total == 1).then_some(()) }
+    })
+    .await
+    .unwrap();
+    let mut launch = long_job(1);
+    launch.image = image.clone();
+    launch.command = vec!["sh".into(), "-c".into(), "echo done; sleep 1".into()];
+    let id = c.launch(launch).await.unwrap().id;
+    wait_until(WAIT, "the job to complete", || {
+        let c = c.clone();
+        async move {
+            c.instance(id)
+                .await
+                .ok()
+                .filter(|i| i.state == JobState::Completed)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        present(&image),
+        "pulled from the loopback registry for the job"
+    );
+    wait_until(WAIT, "the unused image to be removed", || {
+        let image = image.clone();
+        async move { (!present(&image)).then_some(()) }
+    })
+    .await
+    .unwrap();
+    // The allow-listed test image, never pulled, stays.
+    assert!(present("qubix/test:latest"));
     drop(c);
     net.shutdown().await;
 }

@@ -34,7 +34,7 @@ pub(crate) use errors::{engine_error, is_not_found};
 pub use jobnet::{Ipv4Net, check_pool};
 pub use jobnet_ops::{CleanUp, JobNetworkPolicy};
 pub use pending::PendingDocker;
-pub use pull::PullLimits;
+pub use pull::{PullLimits, same_image};
 
 use self::errors::{create_error, daemon_address, plain_error};
 use super::ContainerRuntime;
@@ -425,5 +425,27 @@ impl ContainerRuntime for DockerRuntime {
 
     fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move { self.clean_up_orphans().await.map(|_| ()) })
+    }
+
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+        Box::pin(async move {
+            // Never forced: an image some container (any node's) still uses stays.
+            match self
+                .docker
+                .remove_image(
+                    image,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(e) if is_not_found(&e) => Ok(true),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409, ..
+                }) => Ok(false),
+                Err(e) => Err(plain_error("remove image", e)),
+            }
+        })
     }
 }

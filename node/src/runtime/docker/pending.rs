@@ -156,6 +156,10 @@ impl ContainerRuntime for PendingDocker {
         Box::pin(async move { self.docker().await?.wait(id).await })
     }
 
+    fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
+        Box::pin(async move { self.docker().await?.remove_image(image).await })
+    }
+
     fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move { self.docker().await?.clean_up_orphans().await.map(|_| ()) })
     }

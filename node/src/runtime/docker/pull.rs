@@ -121,6 +121,11 @@ pub(crate) async fn pull(
     Ok(())
 }
 
+/// Whether two references name the same image (`busybox` is `busybox:latest`).
+pub fn same_image(a: &str, b: &str) -> bool {
+    normalized(a) == normalized(b)
+}
+
 /// `image` with its implied `:latest` tag, to compare references.
 pub(crate) fn normalized(image: &str) -> String {
     let (repo, tag) = split_reference(image);
