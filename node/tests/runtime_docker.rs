@@ -94,6 +94,7 @@ impl Harness {
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
             capabilities: vec![],
+            disk_limit_mib: 0,
         }
     }
 
@@ -689,4 +690,64 @@ async fn bench_start_latency() {
         l.docker_run_median_ms(),
         l.ratio()
     );
+}
+
+/// A job that writes more than its disk allows, in its workspace or in its writable layer,
+/// is reported by its runner (its lifecycle then stops it); one within the bound is not.
+#[tokio::test]
+async fn a_job_over_its_disk_bound_is_reported() {
+    let Some(h) = Harness::new().await else {
+        return;
+    };
+    let watched = |script: &str, limit_mib: u64| {
+        let mut spec = h.spec(script);
+        spec.disk_limit_mib = limit_mib;
+        spec
+    };
+    let cases = [
+        (
+            watched("head -c 8388608 /dev/urandom > /workspace/big; sleep 60", 4),
+            true,
+        ),
+        (
+            watched("head -c 8388608 /dev/urandom > /tmp/big; sleep 60", 4),
+            true,
+        ),
+        (
+            watched(
+                "head -c 1048576 /dev/urandom > /workspace/small; sleep 60",
+                64,
+            ),
+            false,
+        ),
+    ];
+    for (spec, over) in cases {
+        let (tx, mut rx) = mpsc::channel(64);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let runner = qubix_node::jobs::spawn(
+            spec.clone(),
+            qubix_node::keys::NodeKey::from_secret([7; 32]).node_id(),
+            h.rt.clone(),
+            None,
+            tx,
+            false,
+            stop.clone(),
+        );
+        runner.perform(qubix_node::jobs::Effect::Run).await;
+        // Two measurements at least: one right after the start, one a period later.
+        let window = qubix_node::jobs::runner::DISK_PERIOD * 2 + Duration::from_secs(5);
+        let reported = tokio::time::timeout(window, async {
+            while let Some((_, input)) = rx.recv().await {
+                if input == qubix_node::jobs::Input::DiskExceeded {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        assert_eq!(reported, over, "{}", spec.command[2]);
+        runner.perform(qubix_node::jobs::Effect::Remove).await;
+        stop.cancel();
+    }
 }

@@ -44,6 +44,7 @@ fn spec(script: &str) -> ContainerSpec {
         publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workspace: true,
         capabilities: vec![],
+        disk_limit_mib: 0,
     }
 }
 

@@ -163,6 +163,9 @@ pub enum Input {
     Acknowledged(u64),
     /// Time passed.
     Tick,
+    /// The job's writable layer and workspace hold more than its disk allows: it stops,
+    /// keeping its data (it may start again once under).
+    DiskExceeded,
 }
 
 /// What the node must do.
@@ -259,6 +262,7 @@ impl Job {
                 Input::Control(JobAction::Status | JobAction::Heartbeat | JobAction::Terminate)
                 | Input::Tick
                 | Input::Lapsed
+                | Input::DiskExceeded
                 | Input::Paid(_) => Ok(vec![]),
                 _ => Err(JobErrorCode::WrongState),
             };
@@ -292,6 +296,12 @@ impl Job {
             Input::Lapsed => Ok(vec![]),
             Input::Acknowledged(ms) => Ok(self.on_acknowledged(ms, now)),
             Input::Tick => Ok(self.on_tick(now)),
+            Input::DiskExceeded if self.state == JobState::Running => {
+                self.to(JobState::Stopped, now);
+                self.meter.stopped_at = Some(now);
+                Ok(vec![Effect::Stop])
+            }
+            Input::DiskExceeded => Ok(vec![]),
             Input::Pulled => Ok(vec![]),
         }
     }

@@ -354,3 +354,20 @@ fn a_restarted_provider_gives_its_consumer_a_fresh_interval() {
     assert_eq!(back.step(Input::Tick, at(160)).unwrap(), vec![]);
     assert_eq!(back.state, JobState::Running);
 }
+
+#[test]
+fn a_job_over_its_disk_stops_keeping_its_data_and_may_start_again() {
+    let mut j = running();
+    assert_eq!(
+        j.step(Input::DiskExceeded, at(10)).unwrap(),
+        vec![Effect::Stop]
+    );
+    assert_eq!(j.state, JobState::Stopped);
+    // Stopped time is not billed, and a second report changes nothing.
+    assert_eq!(j.step(Input::DiskExceeded, at(20)).unwrap(), vec![]);
+    assert_eq!(
+        j.step(Input::Control(JobAction::Start), at(30)).unwrap(),
+        vec![Effect::Resume]
+    );
+    assert_eq!(j.state, JobState::Running);
+}

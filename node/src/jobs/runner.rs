@@ -106,6 +106,8 @@ struct Runner {
     container: Option<ContainerId>,
     follower: Option<JoinHandle<()>>,
     watcher: Option<JoinHandle<()>>,
+    /// When the job's disk use was last measured.
+    disk_checked: Option<tokio::time::Instant>,
 }
 
 /// Starts the runner of job `spec.agreement_id` for `consumer`. `expect_container` is set
@@ -142,6 +144,7 @@ pub fn spawn(
         container: None,
         follower: None,
         watcher: None,
+        disk_checked: None,
     };
     tokio::spawn(async move { runner.run(rx, expect_container, shutdown).await });
     handle
@@ -385,8 +388,43 @@ impl Runner {
             gpus,
             simulated: self.probe.as_ref().is_some_and(|p| p.kind() == "simulated"),
         });
+        self.check_disk().await;
+    }
+
+    /// Measures the job's disk use every [`DISK_PERIOD`] while it runs; past its bound, the
+    /// job stops (its lifecycle decides) and its log says why.
+    async fn check_disk(&mut self) {
+        let (Some(c), limit) = (&self.container, self.spec.disk_limit_mib) else {
+            return;
+        };
+        if limit == 0
+            || self
+                .disk_checked
+                .is_some_and(|at| at.elapsed() < DISK_PERIOD)
+        {
+            return;
+        }
+        self.disk_checked = Some(tokio::time::Instant::now());
+        let Ok(Some(used)) = self.runtime.disk_usage(c).await else {
+            return;
+        };
+        let used_mib = used.div_ceil(1 << 20);
+        if used_mib > limit {
+            warn!(job = %self.id, used_mib, limit_mib = limit, "disk bound exceeded: stopping the job");
+            system_line(
+                &self.logs,
+                format!(
+                    "the job holds {used_mib} MiB, above its {limit} MiB of disk: stopped \
+                     (its data is kept; free space before starting it again)"
+                ),
+            );
+            self.report(Input::DiskExceeded).await;
+        }
     }
 }
+
+/// How often a running job's disk use is measured.
+pub const DISK_PERIOD: Duration = Duration::from_secs(10);
 
 fn gpu_samples(probe: &dyn GpuProbe, uuids: &[String]) -> Vec<GpuSample> {
     uuids

@@ -153,6 +153,7 @@ fn bench_spec(image: &str) -> ContainerSpec {
         publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         workspace: true,
         capabilities: vec![],
+        disk_limit_mib: 0,
     }
 }
 

@@ -139,6 +139,16 @@ pub trait ContainerRuntime: fmt::Debug + Send + Sync + 'static {
     /// that is not running (code 0 for one never started).
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, RuntimeError>>;
 
+    /// What the container's writable layer and workspace hold, bytes; `None` where the
+    /// runtime cannot tell.
+    fn disk_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<u64>, RuntimeError>> {
+        let _ = id;
+        Box::pin(async { Ok(None) })
+    }
+
     /// Removes `image` unless a container still uses it; true when it is gone. Nothing for
     /// runtimes without images.
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {

@@ -69,6 +69,10 @@ pub struct ContainerSpec {
     pub workspace: bool,
     /// Capabilities granted beyond the base set.
     pub capabilities: Vec<qubix_protocol::job::Capability>,
+    /// The most the writable layer and the workspace may hold together, MiB (`disk_gib`
+    /// for a job; 0: unbounded). A storage quota where the engine's driver has one,
+    /// otherwise watched: the job stops when it holds more.
+    pub disk_limit_mib: u64,
 }
 
 /// Why a [`ContainerSpec`] is refused.
@@ -270,6 +274,7 @@ mod tests {
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
             capabilities: vec![],
+            disk_limit_mib: 0,
         }
     }
 

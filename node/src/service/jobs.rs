@@ -39,6 +39,7 @@ fn container_spec(
         workspace: true,
         // Admitted only if the provider's policy allows every one of them.
         capabilities: request.capabilities.clone(),
+        disk_limit_mib: request.disk_gib.saturating_mul(1024),
     }
 }
 

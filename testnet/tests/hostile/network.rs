@@ -157,6 +157,7 @@ async fn job_tries(rt: &DockerRuntime, host_port: u16) -> Vec<String> {
         publish_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         workspace: false,
         capabilities: vec![],
+        disk_limit_mib: 0,
     };
     let container = rt.create(&spec).await.unwrap();
     rt.start(&container).await.unwrap();

@@ -199,6 +199,7 @@ mod tests {
             publish_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             workspace: true,
             capabilities: vec![],
+            disk_limit_mib: 0,
         }
     }
 

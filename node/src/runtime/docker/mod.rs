@@ -3,6 +3,7 @@
 //! log streams carry their own handle and outlive the call that made them.
 
 mod create;
+mod disk;
 mod errors;
 mod jobnet;
 mod jobnet_ops;
@@ -71,6 +72,8 @@ pub struct DockerRuntime {
     network_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// How large and how long a pull may be.
     pull_limits: PullLimits,
+    /// Whether the storage driver enforces a size on a container's writable layer.
+    storage_quota: bool,
 }
 
 impl DockerRuntime {
@@ -93,6 +96,13 @@ impl DockerRuntime {
             .map_err(|_| unreachable("no answer to ping within 5 s".into()))?
             .map_err(|e| unreachable(e.to_string()))?;
         debug!(%address, api = %docker.client_version(), "connected to docker");
+        let storage_quota = match docker.info().await {
+            Ok(info) => disk::driver_has_quota(
+                info.driver.as_deref().unwrap_or_default(),
+                info.driver_status.as_deref().unwrap_or_default(),
+            ),
+            Err(_) => false,
+        };
         Ok(Self {
             docker,
             owner: None,
@@ -100,6 +110,7 @@ impl DockerRuntime {
             networks: Some(JobNetworkPolicy::default()),
             network_lock: std::sync::Arc::default(),
             pull_limits: PullLimits::default(),
+            storage_quota,
         })
     }
 
@@ -177,14 +188,30 @@ impl DockerRuntime {
             name: Some(name.clone()),
             ..Default::default()
         };
-        let created = match self
-            .docker
-            .create_container(
-                Some(options),
-                create::create_body(spec, self.owner.as_deref(), network.as_deref()),
-            )
-            .await
+        let mut body = create::create_body(spec, self.owner.as_deref(), network.as_deref());
+        if self.storage_quota
+            && spec.disk_limit_mib > 0
+            && let Some(host) = body.host_config.as_mut()
         {
+            host.storage_opt =
+                Some([("size".to_owned(), format!("{}M", spec.disk_limit_mib))].into());
+        }
+        let mut attempt = self
+            .docker
+            .create_container(Some(options.clone()), body.clone())
+            .await;
+        if let Err(e) = &attempt
+            && self.storage_quota
+            && e.to_string().to_ascii_lowercase().contains("storage-opt")
+        {
+            // The driver has no quota on this filesystem after all: the size is watched.
+            warn!(error = %e, "no storage quota here; the job's disk use is watched instead");
+            if let Some(host) = body.host_config.as_mut() {
+                host.storage_opt = None;
+            }
+            attempt = self.docker.create_container(Some(options), body).await;
+        }
+        let created = match attempt {
             Ok(created) => created,
             Err(e) => {
                 if network.is_some() {
@@ -425,6 +452,39 @@ impl ContainerRuntime for DockerRuntime {
 
     fn clean_up(&self) -> BoxFuture<'_, Result<(), RuntimeError>> {
         Box::pin(async move { self.clean_up_orphans().await.map(|_| ()) })
+    }
+
+    fn disk_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<u64>, RuntimeError>> {
+        Box::pin(async move {
+            let options = bollard::query_parameters::InspectContainerOptions { size: true };
+            let inspect = self
+                .docker
+                .inspect_container(&id.native, Some(options))
+                .await
+                .map_err(|e| engine_error("inspect", &id.native, e))?;
+            let layer = inspect
+                .size_rw
+                .and_then(|s| u64::try_from(s).ok())
+                .unwrap_or(0);
+            let workspace = match self
+                .docker
+                .inspect_volume(&workspace_volume(&id.agreement_id))
+                .await
+            {
+                Ok(volume) => {
+                    let path = std::path::PathBuf::from(volume.mountpoint);
+                    tokio::task::spawn_blocking(move || disk::tree_size(&path))
+                        .await
+                        .unwrap_or(0)
+                }
+                Err(e) if is_not_found(&e) => 0,
+                Err(e) => return Err(plain_error("inspect volume", e)),
+            };
+            Ok(Some(layer.saturating_add(workspace)))
+        })
     }
 
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {

@@ -156,6 +156,13 @@ impl ContainerRuntime for PendingDocker {
         Box::pin(async move { self.docker().await?.wait(id).await })
     }
 
+    fn disk_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<u64>, RuntimeError>> {
+        Box::pin(async move { self.docker().await?.disk_usage(id).await })
+    }
+
     fn remove_image<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<bool, RuntimeError>> {
         Box::pin(async move { self.docker().await?.remove_image(image).await })
     }
