@@ -25,6 +25,7 @@
 //!     cpu_cores: None,
 //!     ram_mib: None,
 //!     disk_gib: None,
+//!     capabilities: vec![],
 //! };
 //! let instance = client.launch(&launch).await?;
 //! let running = client.wait_until_running(instance.id, std::time::Duration::from_secs(300), |i| {
