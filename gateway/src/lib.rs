@@ -54,6 +54,7 @@ pub use server::{DEFAULT_ADDR, Gateway, serve, serve_with};
 pub use session::{CSRF_HEADER, SESSION_COOKIE};
 pub use token::{ApiToken, load_or_create_token, login_url};
 pub use validate::{MAX_PRICED_MODELS, MAX_QUERY_LEN};
+pub use ws::SESSION_ENDED;
 
 use crate::auth::Auth;
 use crate::config::{AppState, Shutdown};

@@ -16,11 +16,20 @@ use tracing::Instrument;
 use crate::config::AppState;
 use crate::node_api::NodeApi;
 
-/// Counters keyed by (method, route template, status): a finite set, since routes are
-/// templates and unmatched requests share one key.
+/// Most distinct (method, route, status) series kept; requests beyond it are counted under
+/// one `other` series. The labels are already finite (methods outside [`METHODS`] are
+/// `other`, routes are templates or `unmatched`, statuses are those the gateway sends), so
+/// this is a second bound, not the first.
+const MAX_SERIES: usize = 512;
+
+/// Methods counted under their own name; any other method string is `other`.
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// Counters keyed by (method, route template, status): a bounded set, since methods are
+/// one of [`METHODS`] or `other`, routes are templates and unmatched requests share one key.
 #[derive(Debug, Default)]
 pub(crate) struct GatewayMetrics {
-    requests: Mutex<BTreeMap<(String, String, u16), RequestFigures>>,
+    requests: Mutex<BTreeMap<(&'static str, String, u16), RequestFigures>>,
     streams_open: AtomicU64,
     streams_total: AtomicU64,
     streams_lagged: AtomicU64,
@@ -34,13 +43,20 @@ struct RequestFigures {
 
 impl GatewayMetrics {
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("other");
         let mut requests = self
             .requests
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let figures = requests
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
+        let mut key = (method, route.to_owned(), status);
+        if !requests.contains_key(&key) && requests.len() >= MAX_SERIES - 1 {
+            key = ("other", "other".to_owned(), 0);
+        }
+        let figures = requests.entry(key).or_default();
         figures.count += 1;
         figures.seconds += seconds;
     }
@@ -189,5 +205,28 @@ mod tests {
         assert!(text.contains("qubix_gateway_sessions 3"));
         drop(guard);
         assert!(m.render(0).contains("qubix_gateway_streams_open 0"));
+    }
+
+    #[test]
+    fn unknown_methods_are_other_and_series_are_bounded() {
+        let m = GatewayMetrics::default();
+        for i in 0..10_000 {
+            m.record(&format!("M{i}"), "unmatched", 404, 0.0);
+        }
+        m.record("GET", "/api/v1/node", 200, 0.0);
+        let text = m.render(0);
+        assert!(
+            text.contains("method=\"other\",route=\"unmatched\",status=\"404\"} 10000"),
+            "{text}"
+        );
+        assert!(!text.contains("M1"), "a method string became a label");
+        for status in 0..2_000 {
+            m.record("GET", &format!("/route/{status}"), status, 0.0);
+        }
+        let series = m.requests.lock().unwrap().len();
+        assert_eq!(series, MAX_SERIES);
+        assert!(m.render(0).contains(
+            "qubix_gateway_requests_total{method=\"other\",route=\"other\",status=\"0\"}"
+        ));
     }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "qubix_session";
@@ -27,10 +28,33 @@ pub(crate) struct NewSession {
     pub(crate) ttl: Duration,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Session {
     csrf: String,
     expires: Instant,
+    /// Dropped with the session (logout, eviction, expiry), which ends every
+    /// [`SessionWatch`] of it.
+    alive: watch::Sender<()>,
+}
+
+/// What a live stream opened by a console session watches: it must end when the session
+/// does.
+#[derive(Debug)]
+pub(crate) struct SessionWatch {
+    alive: watch::Receiver<()>,
+    expires: Instant,
+}
+
+impl SessionWatch {
+    /// Completes when the session is closed, evicted or expired.
+    pub(crate) async fn ended(&mut self) {
+        let expiry = tokio::time::Instant::from_std(self.expires);
+        tokio::select! {
+            () = tokio::time::sleep_until(expiry) => {}
+            // Only the sender's drop completes this: the value never changes.
+            _ = self.alive.changed() => {}
+        }
+    }
 }
 
 /// Bounded, expiring sessions keyed by the digest of their id.
@@ -72,6 +96,7 @@ impl SessionStore {
             Session {
                 csrf: csrf.clone(),
                 expires: now + self.ttl,
+                alive: watch::channel(()).0,
             },
         );
         tracing::info!(sessions = sessions.len(), "console session opened");
@@ -94,6 +119,18 @@ impl SessionStore {
             }
             None => None,
         }
+    }
+
+    /// A watch on the live session `id`, for a stream that must end with it.
+    pub(crate) fn watch(&self, id: &str, now: Instant) -> Option<SessionWatch> {
+        let sessions = self.lock();
+        sessions
+            .get(&digest(id))
+            .filter(|s| s.expires > now)
+            .map(|s| SessionWatch {
+                alive: s.alive.subscribe(),
+                expires: s.expires,
+            })
     }
 
     /// Whether `candidate` is the CSRF value of the live session `id` (constant time).
@@ -192,6 +229,40 @@ mod tests {
         assert!(!store.csrf_matches(&a.id, "", now));
         store.close(&a.id);
         assert!(!store.csrf_matches(&a.id, &a.csrf, now));
+    }
+
+    #[tokio::test]
+    async fn a_watch_ends_at_close_and_at_eviction() {
+        let store = SessionStore::new(1, Duration::from_secs(60));
+        let now = Instant::now();
+        let a = store.open(now);
+        let mut watch = store.watch(&a.id, now).unwrap();
+        let ended = tokio::time::timeout(Duration::from_millis(50), watch.ended()).await;
+        assert!(ended.is_err(), "a live session's watch ended");
+        store.close(&a.id);
+        tokio::time::timeout(Duration::from_secs(5), watch.ended())
+            .await
+            .expect("the watch outlived the session's close");
+        let b = store.open(now);
+        let mut watch = store.watch(&b.id, now).unwrap();
+        let _c = store.open(now);
+        tokio::time::timeout(Duration::from_secs(5), watch.ended())
+            .await
+            .expect("the watch outlived the session's eviction");
+        assert!(store.watch(&b.id, now).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_watch_ends_at_expiry_not_before() {
+        let ttl = Duration::from_millis(200);
+        let store = SessionStore::new(4, ttl);
+        let now = Instant::now();
+        let a = store.open(now);
+        let mut watch = store.watch(&a.id, now).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), watch.ended())
+            .await
+            .expect("the watch outlived the session's expiry");
+        assert!(Instant::now() >= now + ttl, "the watch ended before expiry");
     }
 
     #[test]

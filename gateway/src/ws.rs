@@ -5,7 +5,7 @@
 //! message with the count. A client that stops reading altogether is disconnected when a
 //! send waits longer than `stream_send_timeout`. The number of open streams is capped.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{IntoResponse, Response};
@@ -15,11 +15,17 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tracing::Instrument;
 
+use crate::auth::Caller;
 use crate::config::AppState;
 use crate::error::api_error;
+use crate::session::SessionWatch;
 
 /// Largest message a client may send us (we expect none but pings and close).
 const MAX_INCOMING: usize = 4 * 1024;
+
+/// Close code of a stream whose console session ended (an application code, 4000–4999,
+/// modelled on HTTP 401).
+pub const SESSION_ENDED: u16 = 4401;
 
 /// What a stream sends: `history` first, then every item of `live` wrapped by `wrap`, and
 /// `lagged(n)` whenever `n` items were dropped for this client.
@@ -31,9 +37,12 @@ pub(crate) struct Feed<T, M> {
 }
 
 /// Accepts the upgrade and runs the stream in its own task; refuses it with `unavailable`
-/// when the stream cap is reached.
+/// when the stream cap is reached. A stream opened by a console session ends with the
+/// session (logout, eviction or expiry), closed with code 4401; one opened with the bearer
+/// token lives until the client or the gateway ends it.
 pub(crate) fn open<A, T, M>(
     state: &AppState<A>,
+    caller: &Caller,
     upgrade: WebSocketUpgrade,
     what: &'static str,
     feed: Feed<T, M>,
@@ -43,6 +52,19 @@ where
     T: Clone + Send + 'static,
     M: Serialize + Send + Sync + 'static,
 {
+    let session = match caller {
+        Caller::Bearer => None,
+        Caller::Session { id } => match state.auth.sessions.watch(id, Instant::now()) {
+            Some(watch) => Some(watch),
+            None => {
+                return api_error(
+                    ErrorCode::Unauthorized,
+                    "your console session has expired; log in again",
+                )
+                .into_response();
+            }
+        },
+    };
     let Ok(permit) = state.streams.clone().try_acquire_owned() else {
         return api_error(
             ErrorCode::Unavailable,
@@ -58,7 +80,7 @@ where
             let span = tracing::debug_span!("stream", stream = what);
             async move {
                 tracing::debug!("stream opened");
-                pump(socket, feed, &state, permit).await;
+                pump(socket, feed, &state, session, permit).await;
                 tracing::debug!("stream closed");
             }
             .instrument(span)
@@ -69,6 +91,7 @@ async fn pump<A, T, M>(
     mut socket: WebSocket,
     mut feed: Feed<T, M>,
     state: &AppState<A>,
+    mut session: Option<SessionWatch>,
     _permit: OwnedSemaphorePermit,
 ) where
     T: Clone + Send,
@@ -86,6 +109,10 @@ async fn pump<A, T, M>(
         let item = tokio::select! {
             biased;
             () = shutdown.wait() => return close(socket, close_code::AWAY, "the gateway is shutting down").await,
+            () = session_ended(&mut session) => {
+                tracing::debug!("the session that opened the stream ended");
+                return close(socket, SESSION_ENDED, "the console session ended; log in again").await;
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => continue,
@@ -103,6 +130,14 @@ async fn pump<A, T, M>(
         if send(&mut socket, &item, timeout).await.is_err() {
             return;
         }
+    }
+}
+
+/// Completes when the console session behind a stream ends; never for bearer streams.
+async fn session_ended(session: &mut Option<SessionWatch>) {
+    match session {
+        Some(watch) => watch.ended().await,
+        None => std::future::pending().await,
     }
 }
 

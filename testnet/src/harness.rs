@@ -213,6 +213,9 @@ pub struct Testnet {
     extra_bootstrap: Vec<String>,
     devnet: Option<DevnetHandle>,
     max_offers_per_sync: Option<usize>,
+    /// Whether the providers' jobs were removed (at [`Testnet::shutdown`]); a testnet dropped
+    /// without it removes them in [`Drop`].
+    cleaned: bool,
 }
 
 /// A misbehaving participant for tests: a bare network layer that publishes crafted bytes.
@@ -373,6 +376,7 @@ impl Testnet {
         Ok(Self {
             nodes: Vec::new(),
             dir: NetDir::Temp(tempfile::tempdir()?),
+            cleaned: false,
             network: name.into(),
             heartbeat: Duration::from_millis(200),
             offer_ttl_secs: 120,
@@ -663,18 +667,14 @@ impl Testnet {
 
     /// Stops every node, then saves the devnet's chain when the testnet is kept.
     pub async fn shutdown(mut self) {
-        let providers: Vec<String> = self
-            .nodes
-            .iter()
-            .filter(|n| n.spec.simulate_gpu.is_some())
-            .map(|n| n.key().node_id().to_string())
-            .collect();
+        let providers = self.providers();
         for i in 0..self.nodes.len() {
             self.stop(i).await;
         }
         if matches!(self.dir, NetDir::Temp(_)) {
             remove_jobs_of(&providers).await;
         }
+        self.cleaned = true;
         if let Some(devnet) = &self.devnet
             && let Err(e) = devnet.save()
         {
@@ -685,6 +685,41 @@ impl Testnet {
     /// The folder holding the nodes' data dirs.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The node ids of the providers (the owners their job containers are labelled with).
+    fn providers(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|n| n.spec.simulate_gpu.is_some())
+            .filter_map(|n| NodeKey::load_or_create(&n.data_dir).ok())
+            .map(|key| key.node_id().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Testnet {
+    /// A testnet dropped without [`Testnet::shutdown`] (a test that ends early or fails)
+    /// still leaves nothing on the engine: its providers' jobs are removed on a thread of
+    /// their own, since `drop` cannot await on the runtime it may run in.
+    fn drop(&mut self) {
+        if self.cleaned || !matches!(self.dir, NetDir::Temp(_)) {
+            return;
+        }
+        let providers = self.providers();
+        if providers.is_empty() {
+            return;
+        }
+        let cleaner = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(remove_jobs_of(&providers));
+        });
+        let _ = cleaner.join();
     }
 }
 

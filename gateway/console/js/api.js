@@ -4,6 +4,9 @@
 
 let csrf = null;
 
+/** The close code of a stream whose console session ended (logout or expiry). */
+const SESSION_ENDED = 4401;
+
 /** An error response of the API: `{ error: { code, message, field } }`. */
 export class ApiError extends Error {
   constructor(status, body) {
@@ -67,6 +70,13 @@ export function stream(path, onMessage, onStatus = () => {}) {
     socket.onclose = (e) => {
       if (closed) return;
       if (e.code === 1000) { onStatus('ended'); return; }
+      if (e.code === SESSION_ENDED) {
+        // The session that opened the stream was logged out or expired: reconnecting
+        // would be refused, so ask for a login instead.
+        onStatus('closed');
+        window.dispatchEvent(new CustomEvent('qubix:logged-out'));
+        return;
+      }
       onStatus('reconnecting');
       timer = setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);

@@ -1,16 +1,17 @@
 //! Instances: launch, list, inspect, stop/start/restart, terminate, and their logs and
 //! metrics (a WebSocket when the client upgrades, else the recent tail as JSON).
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use qubix_protocol::api::{
     ApiError, Instance, InstanceAction, LaunchRequest, LogEvent, LogLine, MetricsEvent,
     MetricsSample,
 };
 
 use super::market::reply;
+use crate::auth::Caller;
 use crate::config::AppState;
 use crate::error::ApiErrorResponse;
 use crate::extract::{ActionSegment, ApiJson, InstanceId, MaybeUpgrade, Params};
@@ -106,6 +107,7 @@ pub(crate) async fn logs<A: NodeApi>(
     InstanceId(id): InstanceId,
     params: Params,
     MaybeUpgrade(upgrade): MaybeUpgrade,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiErrorResponse> {
     params.only(&["tail"])?;
     let tail = params
@@ -122,7 +124,7 @@ pub(crate) async fn logs<A: NodeApi>(
         wrap: LogEvent::Line,
         lagged: |missed| LogEvent::Lagged { missed },
     };
-    Ok(ws::open(&s, upgrade, "logs", feed))
+    Ok(ws::open(&s, &caller, upgrade, "logs", feed))
 }
 
 /// `GET /api/v1/instances/{id}/metrics?history=`
@@ -139,6 +141,7 @@ pub(crate) async fn metrics<A: NodeApi>(
     InstanceId(id): InstanceId,
     params: Params,
     MaybeUpgrade(upgrade): MaybeUpgrade,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiErrorResponse> {
     params.only(&["history"])?;
     let history = params
@@ -155,5 +158,5 @@ pub(crate) async fn metrics<A: NodeApi>(
         wrap: MetricsEvent::Sample,
         lagged: |missed| MetricsEvent::Lagged { missed },
     };
-    Ok(ws::open(&s, upgrade, "metrics", feed))
+    Ok(ws::open(&s, &caller, upgrade, "metrics", feed))
 }

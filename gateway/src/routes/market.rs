@@ -1,14 +1,15 @@
 //! The node and its market: health, node, peers, offers (the query string is passed to the
 //! node untouched), explain, GPUs, and the events stream.
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use qubix_protocol::api::{
     ApiError, ErrorCode, Event, ExplainRequest, Explanation, GpusView, Health, NodeInfo,
     OffersPage, PeerInfo,
 };
 
+use crate::auth::Caller;
 use crate::config::AppState;
 use crate::error::{ApiErrorResponse, api_error};
 use crate::extract::{ApiJson, MaybeUpgrade, Params};
@@ -111,6 +112,7 @@ pub(crate) async fn gpus<A: NodeApi>(
 pub(crate) async fn events<A: NodeApi>(
     State(s): State<AppState<A>>,
     MaybeUpgrade(upgrade): MaybeUpgrade,
+    Extension(caller): Extension<Caller>,
 ) -> Response {
     let Some(upgrade) = upgrade else {
         return api_error(
@@ -125,5 +127,5 @@ pub(crate) async fn events<A: NodeApi>(
         wrap: |e: Event| e,
         lagged: |missed| Event::Lagged { missed },
     };
-    ws::open(&s, upgrade, "events", feed)
+    ws::open(&s, &caller, upgrade, "events", feed)
 }

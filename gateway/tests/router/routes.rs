@@ -256,6 +256,24 @@ async fn prometheus_text_has_gateway_and_node_figures() {
 }
 
 #[tokio::test]
+async fn made_up_methods_are_counted_as_other_not_as_new_labels() {
+    let h = Harness::new();
+    for i in 0..50 {
+        let method = Method::from_bytes(format!("BREW{i}").as_bytes()).unwrap();
+        let reply = h.call(method, "/api/v1/node", Auth::None, None).await;
+        assert!(reply.status.is_client_error(), "{}", reply.text);
+    }
+    let text = h.get("/metrics").await.text;
+    assert!(!text.contains("BREW"), "{text}");
+    let other: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("qubix_gateway_requests_total{method=\"other\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(other, 50, "{text}");
+}
+
+#[tokio::test]
 async fn console_is_served_with_a_strict_policy() {
     let h = Harness::new();
     let page = h.call(Method::GET, "/", Auth::None, None).await;

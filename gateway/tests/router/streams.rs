@@ -218,6 +218,102 @@ async fn reqwest_free_login(addr: std::net::SocketAddr, token: &ApiToken) -> Str
         .to_owned()
 }
 
+/// A raw HTTP/1.1 exchange; returns the whole response text.
+async fn raw_http(addr: std::net::SocketAddr, head: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "{head}\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+/// Opens the events stream as the console does: the session cookie, the gateway's origin.
+async fn session_stream(addr: std::net::SocketAddr, cookie: &str) -> Socket {
+    let mut request = format!("ws://{addr}/api/v1/events")
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("cookie", cookie.parse().unwrap());
+    headers.insert("origin", format!("http://{addr}").parse().unwrap());
+    connect_async(request).await.unwrap().0
+}
+
+/// Waits for the close frame of a stream whose session ended.
+async fn closed_for_the_session(socket: &mut Socket) {
+    loop {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next())
+            .await
+            .expect("the stream outlived its session");
+        match next {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), qubix_gateway::SESSION_ENDED);
+                return;
+            }
+            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn logout_closes_the_sessions_streams_and_a_bearer_stream_stays() {
+    let server = start(GatewayConfig::default()).await;
+    let addr = server.gateway.local_addr();
+    let body = serde_json::json!({ "token": server.token.expose() }).to_string();
+    let login = raw_http(addr, "POST /api/v1/login HTTP/1.1", &body).await;
+    let cookie = cookie_of(&login);
+    let json: Value = serde_json::from_str(login.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let csrf = json["csrf"].as_str().unwrap().to_owned();
+    let mut console = session_stream(addr, &cookie).await;
+    let mut program = server.connect("/api/v1/events").await.unwrap();
+    let logout = raw_http(
+        addr,
+        &format!("POST /api/v1/logout HTTP/1.1\r\nCookie: {cookie}\r\nX-Qubix-CSRF: {csrf}"),
+        "",
+    )
+    .await;
+    assert!(logout.starts_with("HTTP/1.1 204"), "{logout}");
+    closed_for_the_session(&mut console).await;
+    server.fake.send_event(Event::Peer {
+        node_id: crate::common::data::node(5),
+        connected: true,
+    });
+    assert_eq!(next_json(&mut program).await["type"], "peer");
+}
+
+#[tokio::test]
+async fn a_sessions_stream_closes_when_the_session_expires() {
+    let server = start(GatewayConfig {
+        session_ttl: std::time::Duration::from_millis(500),
+        ..GatewayConfig::default()
+    })
+    .await;
+    let addr = server.gateway.local_addr();
+    let cookie = reqwest_free_login(addr, &server.token).await;
+    let mut console = session_stream(addr, &cookie).await;
+    closed_for_the_session(&mut console).await;
+}
+
+fn cookie_of(response: &str) -> String {
+    let line = response
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .expect(response);
+    line.split_once(':')
+        .unwrap()
+        .1
+        .trim()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn shutdown_closes_open_streams() {
     let server = start(GatewayConfig::default()).await;
