@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Auth;
+use crate::idempotency::IdempotencyKeys;
 use crate::metrics::GatewayMetrics;
 
 /// Limits of the gateway. `Default` is what a node uses unless told otherwise.
@@ -27,6 +28,8 @@ pub struct GatewayConfig {
     pub default_log_tail: usize,
     /// Metrics samples sent before the live feed when the client asks for none (`history`).
     pub default_metrics_history: usize,
+    /// Most `Idempotency-Key`s kept (each 24 h) for launches and withdrawals.
+    pub max_idempotency_keys: usize,
 }
 
 impl Default for GatewayConfig {
@@ -40,6 +43,7 @@ impl Default for GatewayConfig {
             stream_send_timeout: Duration::from_secs(10),
             default_log_tail: 200,
             default_metrics_history: 120,
+            max_idempotency_keys: 4096,
         }
     }
 }
@@ -64,7 +68,7 @@ impl GatewayConfig {
         if self.request_timeout.is_zero() || self.stream_send_timeout.is_zero() {
             return fail("request_timeout", "timeouts must be above zero");
         }
-        if self.max_sessions == 0 || self.max_streams == 0 {
+        if self.max_sessions == 0 || self.max_streams == 0 || self.max_idempotency_keys == 0 {
             return fail("max_sessions", "limits must be at least 1");
         }
         Ok(())
@@ -106,6 +110,7 @@ pub(crate) struct AppState<A> {
     pub(crate) metrics: Arc<GatewayMetrics>,
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) streams: Arc<Semaphore>,
+    pub(crate) idempotency: Arc<IdempotencyKeys>,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -117,6 +122,7 @@ impl<A> Clone for AppState<A> {
             metrics: Arc::clone(&self.metrics),
             config: Arc::clone(&self.config),
             streams: Arc::clone(&self.streams),
+            idempotency: Arc::clone(&self.idempotency),
             shutdown: self.shutdown.clone(),
         }
     }

@@ -29,6 +29,7 @@ mod config;
 mod console;
 mod error;
 mod extract;
+pub mod idempotency;
 mod metrics;
 pub mod node_api;
 pub mod openapi;
@@ -58,6 +59,7 @@ pub use ws::SESSION_ENDED;
 
 use crate::auth::Auth;
 use crate::config::{AppState, Shutdown};
+use crate::idempotency::IdempotencyKeys;
 use crate::metrics::GatewayMetrics;
 use crate::session::SessionStore;
 
@@ -80,6 +82,10 @@ fn build<A: NodeApi>(
         auth: Arc::new(Auth { token, sessions }),
         metrics: Arc::new(GatewayMetrics::default()),
         streams: Arc::new(Semaphore::new(config.max_streams)),
+        idempotency: Arc::new(IdempotencyKeys::new(
+            config.max_idempotency_keys,
+            idempotency::KEY_TTL,
+        )),
         config: Arc::new(config),
         shutdown,
     };

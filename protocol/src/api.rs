@@ -104,6 +104,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The provider's terms are outside what this node accepts (the field names which).
     UnacceptableTerms,
+    /// An `Idempotency-Key` was used before with a different request.
+    IdempotencyKeyReused,
 }
 
 impl ErrorCode {
@@ -127,6 +129,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnacceptableTerms => "unacceptable_terms",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
         }
     }
 
@@ -140,7 +143,10 @@ impl ErrorCode {
             Self::WrongState => 409,
             Self::InsufficientFunds => 402,
             Self::PayloadTooLarge => 413,
-            Self::NoMatch | Self::ProviderRefused | Self::UnacceptableTerms => 422,
+            Self::NoMatch
+            | Self::ProviderRefused
+            | Self::UnacceptableTerms
+            | Self::IdempotencyKeyReused => 422,
             Self::Unavailable => 503,
             Self::Timeout => 504,
             Self::Internal => 500,

@@ -11,7 +11,6 @@ use qubix_protocol::api::{
 };
 use qubix_protocol::control::JobState;
 use reqwest::{Method, RequestBuilder};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::SdkError;
@@ -63,6 +62,17 @@ impl ClientBuilder {
             retries: self.retries,
         })
     }
+}
+
+/// The header that makes a launch or a withdrawal safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// A fresh `Idempotency-Key`: 128 random bits in hex.
+pub fn new_idempotency_key() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A typed client of one node's API.
@@ -171,15 +181,6 @@ impl Client {
             .await
     }
 
-    async fn post<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, SdkError> {
-        self.send(path, false, || self.request(Method::POST, path).json(body))
-            .await
-    }
-
     /// `GET health` (no token needed by the node, but sent anyway).
     pub async fn health(&self) -> Result<Health, SdkError> {
         self.get("health", &[]).await
@@ -231,8 +232,28 @@ impl Client {
     }
 
     /// `POST instances`: rent GPUs and run a container.
+    ///
+    /// Sends a fresh `Idempotency-Key` and retries with it when the node is unreachable or
+    /// times out, so a retry never rents twice. Use [`Client::launch_with_key`] to retry
+    /// across processes (keep the key until the launch is answered).
     pub async fn launch(&self, request: &LaunchRequest) -> Result<Instance, SdkError> {
-        self.post("instances", request).await
+        self.launch_with_key(request, &new_idempotency_key()).await
+    }
+
+    /// `POST instances` with the caller's `Idempotency-Key` (1 to 255 visible ASCII
+    /// characters): the node answers every call with the same key and body with the first
+    /// call's answer, and rents once.
+    pub async fn launch_with_key(
+        &self,
+        request: &LaunchRequest,
+        key: &str,
+    ) -> Result<Instance, SdkError> {
+        self.send("instances", true, || {
+            self.request(Method::POST, "instances")
+                .header(IDEMPOTENCY_KEY, key)
+                .json(request)
+        })
+        .await
     }
 
     /// `GET instances`.
@@ -317,8 +338,26 @@ impl Client {
     }
 
     /// `POST wallet/withdraw`.
+    ///
+    /// Sends a fresh `Idempotency-Key` and retries with it, as [`Client::launch`] does: a
+    /// retry never withdraws twice.
     pub async fn withdraw(&self, request: &WithdrawRequest) -> Result<Transfer, SdkError> {
-        self.post("wallet/withdraw", request).await
+        self.withdraw_with_key(request, &new_idempotency_key())
+            .await
+    }
+
+    /// `POST wallet/withdraw` with the caller's `Idempotency-Key`.
+    pub async fn withdraw_with_key(
+        &self,
+        request: &WithdrawRequest,
+        key: &str,
+    ) -> Result<Transfer, SdkError> {
+        self.send("wallet/withdraw", true, || {
+            self.request(Method::POST, "wallet/withdraw")
+                .header(IDEMPOTENCY_KEY, key)
+                .json(request)
+        })
+        .await
     }
 
     /// `GET provider/pricing`.

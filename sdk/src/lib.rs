@@ -53,6 +53,6 @@ mod client;
 mod error;
 mod stream;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, IDEMPOTENCY_KEY, new_idempotency_key};
 pub use error::SdkError;
 pub use qubix_protocol::api;

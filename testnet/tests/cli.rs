@@ -156,24 +156,29 @@ async fn search_launch_logs_stop_terminate_with_the_binary() {
     .unwrap();
     assert_eq!(page.offers[0].offer.gpu.model, "RTX 4090");
 
-    let launched: Instance = json(
-        &run(args(&[
-            "launch",
-            "--query",
-            "gpu_name=RTX_4090",
-            "--image",
-            "qubix/test:latest",
-            "--budget",
-            "1800",
-            "--json",
-            "--",
-            "sh",
-            "-c",
-            "echo hello-cli; while true; do sleep 1; done",
-        ]))
-        .await,
-    );
+    let launch = args(&[
+        "launch",
+        "--query",
+        "gpu_name=RTX_4090",
+        "--image",
+        "qubix/test:latest",
+        "--budget",
+        "1800",
+        "--idempotency-key",
+        "cli-launch-1",
+        "--json",
+        "--",
+        "sh",
+        "-c",
+        "echo hello-cli; while true; do sleep 1; done",
+    ]);
+    let launched: Instance = json(&run(launch.clone()).await);
     assert_eq!(launched.state, JobState::Running);
+    let rerun: Instance = json(&run(launch).await);
+    assert_eq!(
+        rerun.id, launched.id,
+        "running the command again rented twice"
+    );
     assert_eq!(
         launched.budget.0, 1_800,
         "--budget 1800 at 3600 QU/GPU-hour rents half an hour"

@@ -206,13 +206,14 @@ async fn money(net: &Testnet, c: &Client, consumer: usize, id: AgreementId) {
     assert_eq!(wallet.identity, Some(me.to_string()));
     assert!(wallet.balance.is_some_and(|b| b.0 > 0), "{wallet:?}");
     let payee = qubix_testnet::harness::wallet_for(NETWORK, 99, "payee").identity();
-    let sent = c
-        .withdraw(&WithdrawRequest {
-            to: payee.to_string(),
-            amount: Qu(7),
-        })
-        .await
-        .unwrap();
+    let request = WithdrawRequest {
+        to: payee.to_string(),
+        amount: Qu(7),
+    };
+    let key = qubix_sdk::new_idempotency_key();
+    let sent = c.withdraw_with_key(&request, &key).await.unwrap();
+    let retried = c.withdraw_with_key(&request, &key).await.unwrap();
+    assert_eq!(retried.tx_id, sent.tx_id, "a retry made a second transfer");
     assert_eq!(
         (sent.to.as_str(), sent.amount),
         (payee.to_string().as_str(), Qu(7))
@@ -323,8 +324,11 @@ async fn every_sdk_call_and_stream_against_real_nodes() {
     provider_routes_on_a_consumer(&c).await;
 
     let events = c.events();
-    let instance = c.launch(&launch_request()).await.unwrap();
+    let key = qubix_sdk::new_idempotency_key();
+    let instance = c.launch_with_key(&launch_request(), &key).await.unwrap();
     let id = instance.id;
+    let retried = c.launch_with_key(&launch_request(), &key).await.unwrap();
+    assert_eq!(retried.id, id, "a retry rented twice");
     let mut seen = Vec::new();
     let running = c
         .wait_until_running(id, WAIT, |i| seen.push(i.state))

@@ -23,9 +23,35 @@ export function setCsrf(value) {
   csrf = value;
 }
 
+/** A fresh Idempotency-Key: 128 random bits in hex (works on plain HTTP too). */
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Whether a failed call may be retried with the same Idempotency-Key. */
+export function isTransient(err) {
+  return err instanceof ApiError && [0, 502, 503, 504].includes(err.status);
+}
+
+/**
+ * POSTs with an Idempotency-Key and retries on transient failures (unreachable node,
+ * timeout) with the same key: the node acts once and replays its answer to retries.
+ */
+export async function postOnce(path, body, key = newIdempotencyKey(), attempts = 3) {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await api('POST', path, body, { 'Idempotency-Key': key });
+    } catch (err) {
+      if (!isTransient(err) || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    }
+  }
+}
+
 /** Sends a request to /api/v1; resolves with the JSON body or throws ApiError. */
-export async function api(method, path, body = undefined) {
-  const headers = { Accept: 'application/json' };
+export async function api(method, path, body = undefined, extraHeaders = {}) {
+  const headers = { Accept: 'application/json', ...extraHeaders };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrf) headers['X-Qubix-CSRF'] = csrf;
   let response;

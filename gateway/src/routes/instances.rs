@@ -2,7 +2,9 @@
 //! metrics (a WebSocket when the client upgrades, else the recent tail as JSON).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use qubix_protocol::api::{
@@ -15,6 +17,7 @@ use crate::auth::Caller;
 use crate::config::AppState;
 use crate::error::ApiErrorResponse;
 use crate::extract::{ActionSegment, ApiJson, InstanceId, MaybeUpgrade, Params};
+use crate::idempotency;
 use crate::node_api::NodeApi;
 use crate::validate;
 use crate::ws::{self, Feed};
@@ -22,21 +25,47 @@ use crate::ws::{self, Feed};
 /// The most log lines or samples one request may ask for.
 pub(crate) const MAX_TAIL: u32 = 10_000;
 
+/// What the OpenAPI document says of `Idempotency-Key`.
+pub(crate) const IDEMPOTENCY_DOC: &str = "Optional, 1 to 255 visible ASCII characters (a UUID). \
+    A retry with the same key and body returns the first answer (header `Idempotent-Replayed: true`) \
+    and never acts twice, even when the first call outlived its timeout; keys are per caller and kept 24 h. \
+    The same key with another body is refused with 422 `idempotency_key_reused`.";
+
 /// `POST /api/v1/instances`
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = LaunchRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_DOC)),
     responses((status = 201, description = "Agreed with a provider; payment, pull and start follow (see `progress` and the events stream)", body = Instance),
         (status = 400, description = "`invalid_json`, `invalid_value` or `invalid_query`", body = ApiError),
         (status = 402, description = "`insufficient_funds`", body = ApiError),
         (status = 404, description = "`not_found`: no such offer", body = ApiError),
-        (status = 422, description = "`no_match` or `provider_refused`", body = ApiError)))]
+        (status = 422, description = "`no_match`, `provider_refused`, or `idempotency_key_reused`: the key was used with another body", body = ApiError)))]
 pub(crate) async fn launch<A: NodeApi>(
     State(s): State<AppState<A>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<LaunchRequest>,
-) -> Result<(StatusCode, Json<Instance>), ApiErrorResponse> {
+) -> Result<Response, ApiErrorResponse> {
     validate::launch(&request)?;
-    let instance = reply(s.api.launch(request).await)?;
-    tracing::info!(instance = %instance.id, provider = %instance.provider, "instance launched");
-    Ok((StatusCode::CREATED, instance))
+    let key = idempotency::key_of(&headers)?;
+    let api = Arc::clone(&s.api);
+    let work = {
+        let request = request.clone();
+        async move {
+            let instance = api.launch(request).await?;
+            tracing::info!(instance = %instance.id, provider = %instance.provider, "instance launched");
+            Ok(instance)
+        }
+    };
+    Ok(idempotency::once(
+        &s.idempotency,
+        "launch",
+        &caller,
+        key,
+        &request,
+        StatusCode::CREATED,
+        work,
+    )
+    .await)
 }
 
 /// `GET /api/v1/instances`

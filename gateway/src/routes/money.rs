@@ -1,15 +1,21 @@
 //! Money: billing figures, ledger entries, the wallet and withdrawals.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::{Extension, Json};
 use qubix_protocol::api::{
     ApiError, Billing, LedgerEntry, SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 
 use super::market::reply;
+use crate::auth::Caller;
 use crate::config::AppState;
 use crate::error::ApiErrorResponse;
 use crate::extract::{ApiJson, InstanceId, Params};
+use crate::idempotency;
 use crate::node_api::NodeApi;
 use crate::validate;
 
@@ -69,17 +75,38 @@ pub(crate) async fn wallet<A: NodeApi>(
 
 /// `POST /api/v1/wallet/withdraw`
 #[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "money", request_body = WithdrawRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = super::instances::IDEMPOTENCY_DOC)),
     responses((status = 200, description = "The signed transfer, being confirmed", body = Transfer),
         (status = 400, description = "`invalid_json` or `invalid_value`", body = ApiError),
         (status = 402, description = "`insufficient_funds`", body = ApiError),
-        (status = 404, description = "`not_enabled`: no wallet configured", body = ApiError)))]
+        (status = 404, description = "`not_enabled`: no wallet configured", body = ApiError),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another body", body = ApiError)))]
 pub(crate) async fn withdraw<A: NodeApi>(
     State(s): State<AppState<A>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<WithdrawRequest>,
-) -> Result<Json<Transfer>, ApiErrorResponse> {
+) -> Result<Response, ApiErrorResponse> {
     validate::withdraw(&request)?;
-    let amount = request.amount;
-    let transfer = reply(s.api.withdraw(request).await)?;
-    tracing::info!(amount = amount.0, tx = %transfer.tx_id, "withdrawal signed");
-    Ok(transfer)
+    let key = idempotency::key_of(&headers)?;
+    let api = Arc::clone(&s.api);
+    let work = {
+        let request = request.clone();
+        async move {
+            let amount = request.amount;
+            let transfer = api.withdraw(request).await?;
+            tracing::info!(amount = amount.0, tx = %transfer.tx_id, "withdrawal signed");
+            Ok(transfer)
+        }
+    };
+    Ok(idempotency::once(
+        &s.idempotency,
+        "withdraw",
+        &caller,
+        key,
+        &request,
+        StatusCode::OK,
+        work,
+    )
+    .await)
 }

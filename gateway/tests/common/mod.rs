@@ -85,10 +85,38 @@ impl Harness {
         auth: Auth,
         body: Option<(&str, Vec<u8>)>,
     ) -> Reply {
+        self.raw_with(method, path, auth, body, &[]).await
+    }
+
+    /// A JSON request with the bearer token and an `Idempotency-Key`.
+    pub async fn keyed(&self, method: Method, path: &str, json: Value, key: &str) -> Reply {
+        let body = Some(("application/json", serde_json::to_vec(&json).unwrap()));
+        self.raw_with(
+            method,
+            path,
+            Auth::Bearer,
+            body,
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// Sends a request with a raw body, content type and extra headers.
+    pub async fn raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        auth: Auth,
+        body: Option<(&str, Vec<u8>)>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::HOST, "127.0.0.1:8080");
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
         request = match auth {
             Auth::None => request,
             Auth::Bearer => request.header(

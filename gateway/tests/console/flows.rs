@@ -194,6 +194,36 @@ async fn the_launch_wizard_estimates_the_cost_and_posts_a_launch() {
 }
 
 #[tokio::test]
+async fn a_launch_that_outlives_the_timeout_is_retried_with_its_key_and_rents_once() {
+    let config = qubix_gateway::GatewayConfig {
+        request_timeout: std::time::Duration::from_millis(800),
+        ..qubix_gateway::GatewayConfig::default()
+    };
+    let Some(c) = Console::start_with("console launch retry", config).await else {
+        return;
+    };
+    // The first call times out at 0.8 s and the console retries 0.5 s later with the same
+    // key; without the key the node would never answer within the timeout.
+    c.fake
+        .slow_down_calls(std::time::Duration::from_millis(1_200));
+    let b = &c.browser;
+    let offer = data::offers()[0].id;
+    c.sign_in(&format!("#/launch?offer={offer}")).await;
+    b.wait_for("#template-pytorch", "the template step")
+        .await
+        .unwrap();
+    b.click("#wizard-next", "Next").await.unwrap();
+    b.click("#wizard-next", "Review").await.unwrap();
+    b.click("#launch-submit", "Launch").await.unwrap();
+    b.wait_for("#open-instance", "the instance after the retried launch")
+        .await
+        .unwrap();
+    assert_eq!(c.fake.launches().len(), 1, "the retry rented twice");
+    c.assert_no_console_errors(&["504"]).await;
+    c.finish().await;
+}
+
+#[tokio::test]
 async fn the_instance_page_shows_connection_details_live_charts_and_live_logs() {
     let Some(c) = Console::start("console instance page").await else {
         return;

@@ -36,6 +36,11 @@ pub(crate) struct Console {
 impl Console {
     /// Starts both, or `None` (after a notice) when Chromium is not installed.
     pub(crate) async fn start(test: &str) -> Option<Self> {
+        Self::start_with(test, GatewayConfig::default()).await
+    }
+
+    /// [`Console::start`] with other gateway limits.
+    pub(crate) async fn start_with(test: &str, config: GatewayConfig) -> Option<Self> {
         let tools = Tools::required_or_skip(test)?;
         let turn = ONE_BROWSER.lock().await;
         let fake = Arc::new(FakeNode::new());
@@ -45,7 +50,7 @@ impl Console {
             addr,
             Arc::clone(&fake),
             token.clone(),
-            GatewayConfig::default(),
+            config,
             std::future::pending(),
         )
         .await

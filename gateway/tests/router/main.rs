@@ -8,6 +8,7 @@ mod common;
 
 mod auth;
 mod errors;
+mod idempotency;
 mod openapi;
 mod routes;
 mod schema;

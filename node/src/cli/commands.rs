@@ -78,6 +78,11 @@ pub struct LaunchArgs {
     /// Return once the agreement is made instead of waiting for the container.
     #[arg(long)]
     no_wait: bool,
+    /// Makes the command safe to run again: a second run with the same key (and the same
+    /// arguments) gets the first run's answer instead of acting twice. Without it, a fresh
+    /// key is used, which still covers the command's own retries.
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -103,6 +108,11 @@ enum WalletSub {
         /// Amount in QU.
         #[arg(long)]
         amount: u64,
+        /// Makes the command safe to run again: a second run with the same key (and the same
+        /// arguments) gets the first run's answer instead of acting twice. Without it, a fresh
+        /// key is used, which still covers the command's own retries.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
     },
 }
 
@@ -381,7 +391,11 @@ async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliErr
         b.set_message("negotiating with the provider…");
         b
     });
-    let instance = client.launch(&request).await?;
+    let key = args
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(qubix_sdk::new_idempotency_key);
+    let instance = client.launch_with_key(&request, &key).await?;
     let instance = if args.no_wait {
         instance
     } else {
@@ -630,13 +644,17 @@ async fn receipts(client: &Client, id: &str, j: bool) -> Result<(), CliError> {
 
 async fn wallet(client: &Client, args: WalletArgs, j: bool) -> Result<(), CliError> {
     match args.action {
-        Some(WalletSub::Withdraw { to, amount }) => {
-            let t = client
-                .withdraw(&WithdrawRequest {
-                    to,
-                    amount: Qu(amount),
-                })
-                .await?;
+        Some(WalletSub::Withdraw {
+            to,
+            amount,
+            idempotency_key,
+        }) => {
+            let key = idempotency_key.unwrap_or_else(qubix_sdk::new_idempotency_key);
+            let request = WithdrawRequest {
+                to,
+                amount: Qu(amount),
+            };
+            let t = client.withdraw_with_key(&request, &key).await?;
             if j {
                 json(&t)
             } else {

@@ -2,7 +2,7 @@
 // cost estimate) → review → launch, then progress through negotiation, payment, pull and
 // start from the instance's events, with polling as a fallback.
 
-import { get, post } from '../api.js';
+import { get, postOnce } from '../api.js';
 import { h, replace, qu, gib, simulatedBadge, facts, panel, errorText, shortId } from '../dom.js';
 
 const TEMPLATES = [
@@ -217,7 +217,7 @@ function launchStep(state, offer, body, ctx, go) {
     if (e.type === 'instance_state') follow({ state: e.state });
   });
   ctx.onCleanup(() => clearInterval(timer));
-  post('/instances', buildRequest(state, offer)).then((instance) => {
+  postOnce('/instances', buildRequest(state, offer)).then((instance) => {
     id = instance.id;
     ctx.refreshTop();
     mark('negotiating', 'Agreement signed with the provider.');

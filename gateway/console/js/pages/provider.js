@@ -1,7 +1,7 @@
 // Provider: the onboarding checklist, this node's GPUs, the pricing editor, earnings, the
 // jobs run for others, and withdrawals.
 
-import { get, put, post } from '../api.js';
+import { get, put, postOnce, newIdempotencyKey, isTransient } from '../api.js';
 import { h, replace, qu, gib, when, shortId, stat, panel, simulatedBadge, stateBadge, alertBox, errorText } from '../dom.js';
 import { dataTable } from '../table.js';
 import { barChart } from '../chart.js';
@@ -76,16 +76,24 @@ function withdrawForm() {
     h('div', { class: 'field' }, h('label', { for: 'withdraw-amount' }, 'Amount (QU)'), h('input', { id: 'withdraw-amount', type: 'number', min: 1, required: true })),
     error,
     h('div', { class: 'wide' }, h('button', { type: 'submit', class: 'btn btn-primary', id: 'withdraw-submit' }, 'Withdraw')));
+  // The key is kept while the same withdrawal is submitted again after a failure that may
+  // have gone through (timeout, node unreachable): resubmitting never sends twice.
+  let pending = null;
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const to = form.querySelector('#withdraw-to').value.trim();
     const amount = Number(form.querySelector('#withdraw-amount').value);
     if (!(await confirmDialog({ title: 'Withdraw QU?', message: `Send ${qu(amount)} to ${to}? Qubic transfers are final.`, confirmLabel: 'Withdraw' }))) return;
+    if (!pending || pending.to !== to || pending.amount !== amount) pending = { to, amount, key: newIdempotencyKey() };
     try {
-      const t = await post('/wallet/withdraw', { to, amount });
+      const t = await postOnce('/wallet/withdraw', { to, amount }, pending.key);
+      pending = null;
       error.textContent = '';
       toast(`Transfer ${t.tx_id.slice(0, 12)}… ${t.status}, target tick ${t.target_tick}.`, 'ok');
-    } catch (err) { error.textContent = errorText(err); }
+    } catch (err) {
+      if (!isTransient(err)) pending = null;
+      error.textContent = errorText(err);
+    }
   });
   return form;
 }

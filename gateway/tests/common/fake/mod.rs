@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use qubix_gateway::ApiResult;
 use qubix_protocol::api::{
     ApiError, Billing, ErrorCode, Event, Instance, LaunchRequest, LogLine, MetricsSample,
-    OfferView, Progress, ProviderPricing,
+    OfferView, Progress, ProviderPricing, WithdrawRequest,
 };
 use qubix_protocol::control::{EndReason, JobState};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
@@ -28,6 +28,7 @@ struct State {
     billing: Billing,
     pricing: ProviderPricing,
     launches: Vec<LaunchRequest>,
+    withdrawals: Vec<WithdrawRequest>,
     next_id: u8,
 }
 
@@ -40,6 +41,7 @@ pub struct FakeNode {
     provider: bool,
     stall_node_info: AtomicBool,
     billing_fault: Mutex<Option<ApiError>>,
+    slow_calls: Mutex<Option<std::time::Duration>>,
 }
 
 impl FakeNode {
@@ -56,6 +58,7 @@ impl FakeNode {
             billing: data::billing(),
             pricing: data::pricing(),
             launches: Vec::new(),
+            withdrawals: Vec::new(),
             next_id: 0xc0,
         };
         Self {
@@ -66,12 +69,32 @@ impl FakeNode {
             provider,
             stall_node_info: AtomicBool::new(false),
             billing_fault: Mutex::new(None),
+            slow_calls: Mutex::new(None),
         }
     }
 
     /// Makes `node_info` never answer (to provoke the gateway's timeout).
     pub fn stall_node_info(&self) {
         self.stall_node_info.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes `launch` and `withdraw` take `delay` before they act (to outlast the gateway's
+    /// timeout).
+    pub fn slow_down_calls(&self, delay: std::time::Duration) {
+        *self.slow_calls.lock().unwrap() = Some(delay);
+    }
+
+    /// Waits the delay set by [`FakeNode::slow_down_calls`], if any.
+    async fn maybe_slow(&self) {
+        let delay = *self.slow_calls.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// The withdrawals made, in order.
+    pub fn withdrawals(&self) -> Vec<WithdrawRequest> {
+        self.lock().withdrawals.clone()
     }
 
     /// Makes `billing` fail with `error`.

@@ -1,13 +1,13 @@
 //! The [`NodeApi`] methods of [`FakeNode`]: the routes' behaviour, in memory.
 
 use qubix_gateway::{ApiResult, LogFeed, MetricsFeed, NodeApi};
-use qubix_protocol::AgreementId;
 use qubix_protocol::api::{
     ApiError, Billing, Earnings, ErrorCode, Event, Explanation, GpusView, Health, Instance,
     InstanceAction, LaunchRequest, LedgerEntry, NodeInfo, OfferView, OffersPage, PeerInfo,
     ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{EndReason, JobState};
+use qubix_protocol::{AgreementId, Qu};
 use std::sync::atomic::Ordering;
 use tokio::sync::broadcast;
 
@@ -89,6 +89,7 @@ impl NodeApi for FakeNode {
     }
 
     async fn launch(&self, request: LaunchRequest) -> ApiResult<Instance> {
+        self.maybe_slow().await;
         let offer = self.pick_offer(&request)?;
         if request.gpus > offer.offer.gpu_count {
             return Err(ApiError::new(
@@ -203,11 +204,16 @@ impl NodeApi for FakeNode {
     }
 
     async fn withdraw(&self, request: WithdrawRequest) -> ApiResult<Transfer> {
-        let available = self.lock().billing.available;
+        self.maybe_slow().await;
+        let mut state = self.lock();
+        let available = state.billing.available;
         if request.amount > available {
             let message = format!("{} requested but {available} is available", request.amount);
             return Err(ApiError::new(ErrorCode::InsufficientFunds, message).with_field("amount"));
         }
+        state.billing.available = Qu(available.0 - request.amount.0);
+        state.withdrawals.push(request.clone());
+        drop(state);
         Ok(Transfer {
             tx_id: "a".repeat(60),
             to: request.to,
