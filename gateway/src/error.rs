@@ -38,16 +38,10 @@ pub enum GatewayError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The token file is readable by other users.
-    #[error(
-        "{path} is readable by other users (mode {mode:04o}); run `chmod 600 {path}` and start again"
-    )]
-    TokenPermissions {
-        /// The token file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// The token file is missing, or not safe to hold a token (a symbolic link, another
+    /// user's, or readable by others).
+    #[error("API token: {0}")]
+    TokenUnsafe(#[source] qubix_protocol::secret_file::SecretFileError),
     /// The token file does not hold a token.
     #[error(
         "{path} does not hold an API token (64 hexadecimal characters); delete it and start again to create a new one"

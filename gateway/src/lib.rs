@@ -53,7 +53,7 @@ pub use error::{ApiErrorResponse, GatewayError};
 pub use node_api::{ApiResult, LogFeed, MetricsFeed, NodeApi};
 pub use server::{DEFAULT_ADDR, Gateway, serve, serve_with};
 pub use session::{CSRF_HEADER, SESSION_COOKIE};
-pub use token::{ApiToken, load_or_create_token, login_url};
+pub use token::{ApiToken, load_or_create_token, login_url, read_token_file};
 pub use validate::{MAX_PRICED_MODELS, MAX_QUERY_LEN};
 pub use ws::SESSION_ENDED;
 

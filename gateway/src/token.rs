@@ -5,12 +5,14 @@
 use std::fmt;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
+
+use qubix_protocol::secret_file::{is_missing, read_secret_file};
 
 use crate::error::GatewayError;
 
@@ -57,28 +59,34 @@ impl ApiToken {
 }
 
 /// Reads `<data_dir>/api-token`, or creates it (mode 0600) with a fresh token when it does
-/// not exist. A token file that other users can read is refused, as ssh refuses keys.
+/// not exist. A token file that is a symbolic link, belongs to another user or that other
+/// users can read is refused, as ssh refuses keys.
 pub fn load_or_create_token(data_dir: &Path) -> Result<ApiToken, GatewayError> {
     let path = data_dir.join(TOKEN_FILE);
-    let io = |source| GatewayError::TokenIo {
-        path: path.clone(),
-        source,
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            check_permissions(&path)?;
-            let text = Zeroizing::new(text);
-            ApiToken::parse(&text).ok_or(GatewayError::TokenMalformed { path })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    match read_token_file(&path) {
+        Err(GatewayError::TokenUnsafe(e)) if is_missing(&e) => {
+            let io = |source| GatewayError::TokenIo {
+                path: path.clone(),
+                source,
+            };
             std::fs::create_dir_all(data_dir).map_err(io)?;
             let token = ApiToken::generate();
             write_private(&path, token.expose()).map_err(io)?;
             tracing::info!(path = %path.display(), "created a new API token");
             Ok(token)
         }
-        Err(e) => Err(io(e)),
+        other => other,
     }
+}
+
+/// Reads a token file after checking it as a secret (`qubix_protocol::secret_file`): a
+/// regular file of this user, mode 0600, not a symbolic link.
+pub fn read_token_file(path: &Path) -> Result<ApiToken, GatewayError> {
+    let bytes = Zeroizing::new(read_secret_file(path).map_err(GatewayError::TokenUnsafe)?);
+    std::str::from_utf8(&bytes)
+        .ok()
+        .and_then(ApiToken::parse)
+        .ok_or_else(|| GatewayError::TokenMalformed { path: path.into() })
 }
 
 #[cfg(unix)]
@@ -101,28 +109,6 @@ fn write_private(path: &Path, token: &str) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(format!("{token}\n").as_bytes())?;
     file.sync_all()
-}
-
-#[cfg(unix)]
-fn check_permissions(path: &Path) -> Result<(), GatewayError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|source| GatewayError::TokenIo {
-        path: path.into(),
-        source,
-    })?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(GatewayError::TokenPermissions {
-            path: PathBuf::from(path),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_permissions(_path: &Path) -> Result<(), GatewayError> {
-    Ok(())
 }
 
 /// The URL that logs the console straight in: `http://127.0.0.1:8080/#token=…`. The token
@@ -175,6 +161,28 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = load_or_create_token(dir.path()).unwrap_err();
         assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert!(read_token_file(&path).is_err());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_file_that_is_a_symlink_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = load_or_create_token(dir.path()).unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            dir.path().join(TOKEN_FILE),
+            elsewhere.path().join(TOKEN_FILE),
+        )
+        .unwrap();
+        let err = load_or_create_token(elsewhere.path()).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(
+            read_token_file(&dir.path().join(TOKEN_FILE))
+                .unwrap()
+                .expose(),
+            real.expose()
+        );
     }
 
     #[test]

@@ -6,10 +6,12 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
+
+use qubix_protocol::secret_file::{SecretFileError, is_missing, read_secret_file};
 
 use crate::qubic::{Identity, KeyPair, Seed, SeedError};
 
@@ -40,6 +42,10 @@ pub enum WalletError {
         #[source]
         source: std::io::Error,
     },
+    /// The seed file is not safe to hold a seed: a symbolic link, another user's, or
+    /// readable by others (a world-readable seed is someone else's money).
+    #[error("wallet seed file: {0}")]
+    Unsafe(#[source] SecretFileError),
     /// The seed is not 55 lowercase letters (the error never echoes the seed).
     #[error("wallet seed from {origin} is invalid: {source}")]
     Seed {
@@ -77,10 +83,11 @@ impl Wallet {
             return Ok(Wallet::from_seed(&seed, WalletSource::Environment));
         }
         let path = data_dir.join(SEED_FILE);
-        if path.exists() {
-            return read(&path);
+        match read_secret_file(&path) {
+            Ok(bytes) => from_file(&path, bytes),
+            Err(e) if is_missing(&e) => create(data_dir, &path),
+            Err(e) => Err(WalletError::Unsafe(e)),
         }
-        create(data_dir, &path)
     }
 
     fn from_seed(seed: &Seed, source: WalletSource) -> Wallet {
@@ -120,17 +127,15 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalletError + '_ {
     }
 }
 
-fn read(path: &Path) -> Result<Wallet, WalletError> {
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(io(path))?);
-    let mode = fs::metadata(path).map_err(io(path))?.permissions().mode();
-    if mode & 0o077 != 0 {
-        tracing::warn!(
-            path = %path.display(),
-            mode = format_args!("{:o}", mode & 0o777),
-            "wallet seed file is readable by other users; run chmod 600 on it"
-        );
-    }
-    let seed = parse(&text, &path.display().to_string())?;
+fn from_file(path: &Path, bytes: Vec<u8>) -> Result<Wallet, WalletError> {
+    let bytes = Zeroizing::new(bytes);
+    let text = std::str::from_utf8(&bytes).map_err(|e| WalletError::Seed {
+        origin: path.display().to_string(),
+        source: SeedError::InvalidCharacter {
+            position: e.valid_up_to() + 1,
+        },
+    })?;
+    let seed = parse(text, &path.display().to_string())?;
     Ok(Wallet::from_seed(
         &seed,
         WalletSource::File(path.to_owned()),
@@ -167,7 +172,39 @@ fn create(dir: &Path, path: &Path) -> Result<Wallet, WalletError> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
+
+    #[test]
+    fn a_seed_file_others_can_read_or_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = Wallet::load(dir.path(), None).unwrap();
+        let path = dir.path().join(SEED_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Wallet::load(dir.path(), None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                WalletError::Unsafe(SecretFileError::Permissions { mode: 0o644, .. })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&path, other.path().join(SEED_FILE)).unwrap();
+        let err = Wallet::load(other.path(), None).unwrap_err();
+        assert!(
+            matches!(err, WalletError::Unsafe(SecretFileError::Symlink { .. })),
+            "{err}"
+        );
+        assert_eq!(
+            Wallet::load(dir.path(), None).unwrap().identity(),
+            made.identity(),
+            "the fixed file loads again"
+        );
+    }
 
     #[test]
     fn created_once_with_mode_0600_then_reused() {
@@ -216,7 +253,9 @@ mod tests {
     #[test]
     fn a_bad_seed_file_is_reported_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(SEED_FILE), "short").unwrap();
+        let path = dir.path().join(SEED_FILE);
+        fs::write(&path, "short").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         let err = Wallet::load(dir.path(), None).unwrap_err().to_string();
         assert!(err.contains(SEED_FILE) && err.contains("55"), "{err}");
     }

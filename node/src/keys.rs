@@ -4,12 +4,13 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 use libp2p::identity::Keypair;
 use qubix_protocol::NodeId;
+use qubix_protocol::secret_file::{SecretFileError, is_missing, read_secret_file};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
@@ -32,14 +33,10 @@ pub enum KeyError {
         /// The file.
         path: PathBuf,
     },
-    /// The file can be read by others.
-    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
-    Permissions {
-        /// The file.
-        path: PathBuf,
-        /// Its mode.
-        mode: u32,
-    },
+    /// The file is not safe to hold a key: a symbolic link, another user's, or readable by
+    /// others.
+    #[error("node key: {0}")]
+    Unsafe(#[source] SecretFileError),
 }
 
 /// The node's keys.
@@ -62,17 +59,17 @@ impl NodeKey {
             path: path.clone(),
             source,
         };
-        if path.exists() {
-            let mode = fs::metadata(&path).map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions { path, mode });
+        match read_secret_file(&path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let secret: [u8; 32] = bytes
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| KeyError::Corrupt { path: path.clone() })?;
+                return Ok(Self::from_secret(secret));
             }
-            let bytes = Zeroizing::new(fs::read(&path).map_err(io)?);
-            let secret: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| KeyError::Corrupt { path: path.clone() })?;
-            return Ok(Self::from_secret(secret));
+            Err(e) if is_missing(&e) => {}
+            Err(e) => return Err(KeyError::Unsafe(e)),
         }
         fs::create_dir_all(dir).map_err(io)?;
         let mut secret = Zeroizing::new([0u8; 32]);
@@ -116,6 +113,8 @@ impl NodeKey {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

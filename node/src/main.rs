@@ -146,7 +146,16 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     info!(node = %info.node_id, network = %info.network, wallet = %identity, "node running; Ctrl-C stops it");
     if let Some(gateway) = &node.gateway {
-        println!("console: {}", gateway.login_url);
+        // The URL carries the API token: shown on a terminal, never in a log or a pipe.
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            println!("console: {}", gateway.login_url);
+        } else {
+            println!(
+                "console: http://{}/ (login URL in {})",
+                gateway.addr,
+                gateway.login_file.display()
+            );
+        }
     }
     if let Some(note) = &node.gpu_note {
         info!(reason = %note, "no GPU offered");

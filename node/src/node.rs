@@ -84,14 +84,24 @@ async fn serve_gateway(
     })
     .await?;
     let login_url = qubix_gateway::login_url(served.local_addr(), &token);
-    info!(addr = %served.local_addr(), "API and console served; the login URL is in the data dir's api-token");
+    let login_file = dir.join(LOGIN_URL_FILE);
+    if let Err(e) =
+        qubix_protocol::secret_file::write_secret_file(&login_file, login_url.as_bytes())
+    {
+        warn!(path = %login_file.display(), error = %e, "the login URL file was not written");
+    }
+    info!(addr = %served.local_addr(), login_url_file = %login_file.display(), "API and console served");
     let info = GatewayInfo {
         addr: served.local_addr(),
         login_url,
+        login_file,
         token: token.expose().to_owned(),
     };
     Ok((info, served))
 }
+
+/// The file in the data directory that holds the console's login URL (mode 0600).
+pub const LOGIN_URL_FILE: &str = "login-url";
 
 /// A started node.
 #[derive(Debug)]
@@ -116,8 +126,11 @@ pub struct RunningNode {
 pub struct GatewayInfo {
     /// The bound address.
     pub addr: std::net::SocketAddr,
-    /// The URL that logs the console in (contains the token: never log it elsewhere).
+    /// The URL that logs the console in (contains the token: never log it; print it only
+    /// to a terminal).
     pub login_url: String,
+    /// The file (mode 0600) that holds `login_url`.
+    pub login_file: std::path::PathBuf,
     /// The API token.
     pub token: String,
 }

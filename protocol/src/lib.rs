@@ -26,6 +26,7 @@ pub mod job;
 pub mod market;
 pub mod offer;
 pub mod query;
+pub mod secret_file;
 pub mod signed;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -122,6 +122,21 @@ pub struct NodeProcess {
     pub log: PathBuf,
 }
 
+/// Creates (or empties) a node's log file, readable by this user only: a node's log may
+/// name its wallet and jobs.
+fn private_log(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
 impl NodeProcess {
     /// Starts the node and waits until it runs (it prints its console URL when it has a
     /// gateway; otherwise, until its log says it is running).
@@ -140,7 +155,7 @@ impl NodeProcess {
             .env("RUST_LOG", "info,libp2p_gossipsub=warn,libp2p_kad=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log)?)
+            .stderr(private_log(&log)?)
             .kill_on_drop(true);
         let mut log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
         if !spec.bootstrap.is_empty() {
@@ -177,6 +192,7 @@ impl NodeProcess {
         // reports the console URL (with a gateway) or the "node running" line (without),
         // and ends with the process.
         let wants_console = spec.gateway.is_some();
+        let login_file = spec.data_dir.join(qubix_node::node::LOGIN_URL_FILE);
         let (tx, rx) = tokio::sync::oneshot::channel::<Option<String>>();
         tokio::spawn(async move {
             use std::io::Write as _;
@@ -184,8 +200,14 @@ impl NodeProcess {
             let mut lines = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let _ = writeln!(log_file, "{line}");
+                // Not on a terminal, the node prints where the login URL is, not the URL.
                 let ready = match line.strip_prefix("console: ") {
-                    Some(url) if wants_console => Some(Some(url.to_owned())),
+                    Some(_) if wants_console => {
+                        let url = qubix_protocol::secret_file::read_secret_file(&login_file)
+                            .ok()
+                            .and_then(|b| String::from_utf8(b).ok());
+                        Some(url)
+                    }
                     _ if !wants_console && line.contains("node running") => Some(None),
                     _ => None,
                 };

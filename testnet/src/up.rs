@@ -137,7 +137,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     }
     if args.processes {
         let nodes = processes::start(&net, &specs, args.unsafe_local_jobs).await?;
-        let (entries, console) = processes::describe(&net, &specs, &nodes)?;
+        let (entries, console, login_file) = processes::describe(&net, &specs, &nodes)?;
         let (api, token) = console
             .split_once("#token=")
             .map(|(a, t)| (a.trim_end_matches('/').to_owned(), t.to_owned()))
@@ -148,6 +148,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("the consumer's API address {api}: {e}"))?,
             login_url: console.clone(),
+            login_file,
             token,
         };
         announce(
@@ -240,12 +241,23 @@ fn announce(
         nodes,
         simulated: true,
     };
-    std::fs::write(dir.join("testnet.json"), serde_json::to_vec_pretty(&file)?)?;
+    let path = dir.join("testnet.json");
+    qubix_protocol::secret_file::write_secret_file(&path, &serde_json::to_vec_pretty(&file)?)?;
     println!();
     println!("Qubix testnet is up ({how}).");
-    println!("  console      {}", gateway.login_url);
-    println!("  API          http://{}   (QUBIX_API)", gateway.addr);
-    println!("  token        {}   (QUBIX_TOKEN)", gateway.token);
+    // The login URL and the token grant the consumer's wallet: shown on a terminal only.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!("  console      {}", gateway.login_url);
+        println!("  API          http://{}   (QUBIX_API)", gateway.addr);
+        println!("  token        {}   (QUBIX_TOKEN)", gateway.token);
+    } else {
+        println!(
+            "  console      http://{}/   (login URL and token in {}, mode 0600)",
+            gateway.addr,
+            path.display()
+        );
+        println!("  API          http://{}   (QUBIX_API)", gateway.addr);
+    }
     if restored {
         println!(
             "  Qubic devnet {devnet_url}  (ticks every 500 ms; restored: balances and history of the kept network)"
@@ -283,6 +295,8 @@ async fn wait_for_stop_signal() -> std::io::Result<()> {
 
 mod processes {
     //! `up --processes`: every node a `qubix node` process with its own data dir.
+
+    use std::path::PathBuf;
 
     use qubix_node::keys::NodeKey;
     use qubix_testnet::harness::{wallet_for, wallet_seed_for};
@@ -362,14 +376,15 @@ mod processes {
         Ok(nodes)
     }
 
-    /// The testnet.json entries and the consumer's console URL.
+    /// The testnet.json entries, the consumer's console URL and the file that holds it.
     pub(super) fn describe(
         net: &Testnet,
         specs: &[NodeSpec],
         nodes: &[(NodeProcess, String)],
-    ) -> anyhow::Result<(Vec<NodeEntry>, String)> {
+    ) -> anyhow::Result<(Vec<NodeEntry>, String, PathBuf)> {
         let mut entries = Vec::new();
         let mut console = None;
+        let mut login_file = PathBuf::new();
         for (i, (spec, (node, addr))) in specs.iter().zip(nodes).enumerate() {
             let key = NodeKey::load_or_create(&data_dir(net, i, spec))?;
             entries.push(NodeEntry {
@@ -381,10 +396,11 @@ mod processes {
             });
             if node.console.is_some() {
                 console = node.console.clone();
+                login_file = data_dir(net, i, spec).join(qubix_node::node::LOGIN_URL_FILE);
             }
         }
         let console =
             console.ok_or_else(|| anyhow::anyhow!("the consumer printed no console URL"))?;
-        Ok((entries, console))
+        Ok((entries, console, login_file))
     }
 }

@@ -9,6 +9,7 @@
 //! A stale binary is used as it is: rebuild it after changing the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -97,6 +98,20 @@ fn errors_exit_with_their_class_and_one_line() {
     let err = failed(&qubix("http://127.0.0.1:9", None, &["instances"]), &[2]);
     one_line(&err);
     assert!(err.contains("QUBIX_TOKEN"), "{err}");
+    // A token file other users can read is refused before it is read, as ssh does.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("api-token");
+    std::fs::write(&token_file, format!("{}\n", "ab".repeat(32))).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(qubix_binary())
+        .arg("instances")
+        .env("QUBIX_API", "http://127.0.0.1:9")
+        .env("QUBIX_DATA_DIR", dir.path())
+        .env_remove("QUBIX_TOKEN")
+        .output()
+        .unwrap();
+    let err = failed(&out, &[2]);
+    assert!(err.contains("chmod 600"), "{err}");
     // A bad URL scheme: a usage error.
     let err = failed(&qubix("ftp://127.0.0.1:9", Some("t"), &["instances"]), &[2]);
     one_line(&err);
@@ -174,11 +189,17 @@ async fn search_launch_logs_stop_terminate_with_the_binary() {
     ]);
     let launched: Instance = json(&run(launch.clone()).await);
     assert_eq!(launched.state, JobState::Running);
-    let rerun: Instance = json(&run(launch).await);
-    assert_eq!(
-        rerun.id, launched.id,
-        "running the command again rented twice"
+    // The same command again, as after a lost answer: the budget's offer is rented whole
+    // now, so the rerun says where the first run's instance is, and rents nothing.
+    let rerun = run(launch).await;
+    assert_eq!(rerun.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&rerun.stderr);
+    assert!(
+        said.contains("cli-launch-1") && said.contains("qubix instances"),
+        "{said}"
     );
+    let listed: Vec<Instance> = json(&run(args(&["instances", "--json"])).await);
+    assert_eq!(listed.len(), 1, "the rerun rented again: {listed:?}");
     assert_eq!(
         launched.budget.0, 1_800,
         "--budget 1800 at 3600 QU/GPU-hour rents half an hour"

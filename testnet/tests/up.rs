@@ -31,21 +31,65 @@ async fn up(dir: &Path, args: &[&str]) -> (Child, Value) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
     let seen = tokio::time::timeout(WAIT, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.starts_with("Qubix testnet is up") {
                 return true;
             }
+            printed.push(line);
         }
         false
     })
     .await;
     assert_eq!(seen.ok(), Some(true), "`up` came up");
+    // The rest of the announcement, up to where the file is named.
+    while let Ok(Some(line)) = lines.next_line().await {
+        let last = line.starts_with("Node list, URL and token");
+        printed.push(line);
+        if last {
+            break;
+        }
+    }
     // Keep draining its output so that it never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let file: Value =
         serde_json::from_slice(&std::fs::read(dir.join("testnet.json")).unwrap()).unwrap();
+    // Not on a terminal: the token is in the 0600 file, not in the output.
+    let token = file["token"].as_str().unwrap();
+    assert!(
+        !printed.iter().any(|l| l.contains(token)),
+        "the token was printed to a pipe: {printed:#?}"
+    );
+    assert_eq!(mode(&dir.join("testnet.json")), 0o600);
+    let logs = find(dir, "node.log");
+    assert!(
+        !args.contains(&"--processes") || !logs.is_empty(),
+        "no node.log in process mode"
+    );
+    for log in logs {
+        assert_eq!(mode(&log), 0o600, "{}", log.display());
+    }
     (child, file)
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Every file called `name` under `dir`.
+fn find(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(find(&path, name));
+        } else if entry.file_name() == name {
+            found.push(path);
+        }
+    }
+    found
 }
 
 /// SIGTERM, then the exit status within a minute.

@@ -78,9 +78,10 @@ pub struct LaunchArgs {
     /// Return once the agreement is made instead of waiting for the container.
     #[arg(long)]
     no_wait: bool,
-    /// Makes the command safe to run again: a second run with the same key (and the same
-    /// arguments) gets the first run's answer instead of acting twice. Without it, a fresh
-    /// key is used, which still covers the command's own retries.
+    /// Makes the command safe to run again: a second run with the same key and the same
+    /// request gets the first run's instance instead of renting twice (with --budget or an
+    /// offer the first run rented whole, the second run may instead find no offer, and
+    /// says so). Without it, a fresh key covers the command's own retries.
     #[arg(long, value_name = "KEY")]
     idempotency_key: Option<String>,
 }
@@ -355,13 +356,22 @@ async fn launch(client: &Client, args: LaunchArgs, j: bool) -> Result<(), CliErr
             "--hours must be above 0 and at most 2160".into(),
         ));
     }
+    // A rerun with the key of a run that rented the offer may no longer find it.
+    let rerun_hint = |e: CliError| match (&args.idempotency_key, e) {
+        (Some(key), CliError::Usage(why)) => CliError::Usage(format!(
+            "{why}; if an earlier run with --idempotency-key {key} rented it, `qubix instances` lists it"
+        )),
+        (_, e) => e,
+    };
     let mut offer_id = match &args.offer {
-        Some(text) => Some(named_offer(client, text).await?),
+        Some(text) => Some(named_offer(client, text).await.map_err(rerun_hint)?),
         None => None,
     };
     let mut duration_secs = (args.hours * 3600.0).round() as u64;
     if let Some(budget) = args.budget {
-        let offer = priced_offer(client, &args, offer_id).await?;
+        let offer = priced_offer(client, &args, offer_id)
+            .await
+            .map_err(rerun_hint)?;
         duration_secs = budget_secs(Qu(budget), offer.price_per_gpu_hour, args.gpus)?;
         // Rent exactly the offer the budget was worked out for.
         offer_id = Some(OfferRef::new(offer.provider, offer.offer_id));

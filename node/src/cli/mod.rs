@@ -24,7 +24,9 @@ pub struct Connection {
         global = true
     )]
     pub api: String,
-    /// API token; defaults to <data-dir>/api-token.
+    /// API token. A value given here shows in `ps` to every user of this machine: prefer
+    /// the QUBIX_TOKEN environment variable or the token file (<token-dir>/api-token,
+    /// read only when it is this user's, mode 0600 and not a symbolic link).
     #[arg(long, env = "QUBIX_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// Data directory to read the api-token from.
@@ -47,14 +49,18 @@ impl Connection {
             Some(t) => t.clone(),
             None => {
                 let path = self.token_dir.join("api-token");
-                std::fs::read_to_string(&path)
-                    .map(|t| t.trim().to_owned())
-                    .map_err(|_| {
-                        CliError::usage(format!(
-                            "no API token: set QUBIX_TOKEN, pass --token, or run where {} exists",
+                match qubix_gateway::read_token_file(&path) {
+                    Ok(token) => token.expose().to_owned(),
+                    Err(qubix_gateway::GatewayError::TokenUnsafe(e))
+                        if qubix_protocol::secret_file::is_missing(&e) =>
+                    {
+                        return Err(CliError::usage(format!(
+                            "no API token: set QUBIX_TOKEN, or run where {} exists",
                             path.display()
-                        ))
-                    })?
+                        )));
+                    }
+                    Err(e) => return Err(CliError::usage(e.to_string())),
+                }
             }
         };
         Client::new(self.api.clone(), token).map_err(CliError::from)
