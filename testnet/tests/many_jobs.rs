@@ -67,6 +67,28 @@ fn docker(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The job networks the provider node created, and its firewall rules.
+fn networks_and_rules_of_node(node: &str) -> (usize, usize) {
+    let networks = docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=qubix.node={node}"),
+    ])
+    .len();
+    let rules = std::process::Command::new("iptables-save")
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains(&format!("qubix:{node}:")))
+                .count()
+        })
+        .unwrap_or(0);
+    (networks, rules)
+}
+
 /// (agreement id label, container id, state) of every container the provider node created.
 fn containers_of_node(node: &str) -> Vec<(String, String, String)> {
     docker(&[
@@ -288,6 +310,14 @@ async fn twenty_concurrent_rentals_of_one_provider_each_run_in_their_own_contain
     wait_until(WAIT, "every container to be removed", || {
         let left = containers_of_node(&provider_id).len();
         async move { (left == 0).then_some(()) }
+    })
+    .await
+    .unwrap();
+    // Each job's network and rules go after its container: wait for them too, or the
+    // provider's shutdown below would cut their removal short.
+    wait_until(WAIT, "every job network and rule to be removed", || {
+        let left = networks_and_rules_of_node(&provider_id);
+        async move { (left == (0, 0)).then_some(()) }
     })
     .await
     .unwrap();
