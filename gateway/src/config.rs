@@ -30,6 +30,9 @@ pub struct GatewayConfig {
     pub default_metrics_history: usize,
     /// Most `Idempotency-Key`s kept (each 24 h) for launches and withdrawals.
     pub max_idempotency_keys: usize,
+    /// Most expensive requests (`offers/explain`, which reads the whole offer book) served
+    /// at once; more are refused as `unavailable`.
+    pub max_expensive: usize,
 }
 
 impl Default for GatewayConfig {
@@ -44,6 +47,7 @@ impl Default for GatewayConfig {
             default_log_tail: 200,
             default_metrics_history: 120,
             max_idempotency_keys: 4096,
+            max_expensive: 4,
         }
     }
 }
@@ -68,7 +72,11 @@ impl GatewayConfig {
         if self.request_timeout.is_zero() || self.stream_send_timeout.is_zero() {
             return fail("request_timeout", "timeouts must be above zero");
         }
-        if self.max_sessions == 0 || self.max_streams == 0 || self.max_idempotency_keys == 0 {
+        if self.max_sessions == 0
+            || self.max_streams == 0
+            || self.max_idempotency_keys == 0
+            || self.max_expensive == 0
+        {
             return fail("max_sessions", "limits must be at least 1");
         }
         Ok(())
@@ -111,6 +119,7 @@ pub(crate) struct AppState<A> {
     pub(crate) config: Arc<GatewayConfig>,
     pub(crate) streams: Arc<Semaphore>,
     pub(crate) idempotency: Arc<IdempotencyKeys>,
+    pub(crate) expensive: Arc<Semaphore>,
     pub(crate) shutdown: Shutdown,
 }
 
@@ -123,6 +132,7 @@ impl<A> Clone for AppState<A> {
             config: Arc::clone(&self.config),
             streams: Arc::clone(&self.streams),
             idempotency: Arc::clone(&self.idempotency),
+            expensive: Arc::clone(&self.expensive),
             shutdown: self.shutdown.clone(),
         }
     }

@@ -73,18 +73,35 @@ impl IntoResponse for ApiErrorResponse {
     fn into_response(self) -> Response {
         let code = self.0.error.code;
         let status = status_of(code);
-        if code == ErrorCode::Internal {
-            tracing::error!(message = %self.0.error.message, "internal error served");
-        } else {
+        if code != ErrorCode::Internal {
             tracing::debug!(code = code.as_str(), field = ?self.0.error.field, "request refused");
         }
-        let mut response = (status, Json(self.0)).into_response();
+        let mut response = (status, Json(redact(self.0))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// What a client may see of an error: an `internal` error's message (a database's or a
+/// dependency's words, paths, URLs) is logged here under a reference and replaced by that
+/// reference; every other code's message is written for the client and goes as it is.
+pub(crate) fn redact(error: ApiError) -> ApiError {
+    if error.error.code != ErrorCode::Internal {
+        return error;
+    }
+    let reference = format!("{:08x}", rand::random::<u32>());
+    tracing::error!(%reference, message = %error.error.message, "internal error");
+    let shown = ApiError::new(
+        ErrorCode::Internal,
+        format!("internal error (reference {reference}); the node's log has the details"),
+    );
+    match error.error.field {
+        Some(field) => shown.with_field(field),
+        None => shown,
     }
 }
 
@@ -134,6 +151,24 @@ pub(crate) fn api_error(code: ErrorCode, message: impl Into<String>) -> ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_details_stay_in_the_log() {
+        let leaky = ApiError::new(
+            ErrorCode::Internal,
+            "escrow ledger: sled: IO error at /var/lib/qubix/db/conf: https://user:key@rpc.example",
+        );
+        let shown = redact(leaky);
+        assert_eq!(shown.error.code, ErrorCode::Internal);
+        let m = &shown.error.message;
+        assert!(
+            m.starts_with("internal error (reference ") && m.contains("log"),
+            "{m}"
+        );
+        assert!(!m.contains("sled") && !m.contains("rpc.example") && !m.contains("/var/"));
+        let refused = ApiError::new(ErrorCode::NotFound, "no such instance");
+        assert_eq!(redact(refused.clone()), refused);
+    }
 
     #[test]
     fn every_failure_status_maps_to_a_code_with_that_status_family() {

@@ -55,7 +55,7 @@ impl Answer {
             Err(error) => (
                 StatusCode::from_u16(error.error.code.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                serde_json::to_vec(&error),
+                serde_json::to_vec(&crate::error::redact(error)),
             ),
         };
         match body {

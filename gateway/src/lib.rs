@@ -82,6 +82,7 @@ fn build<A: NodeApi>(
         auth: Arc::new(Auth { token, sessions }),
         metrics: Arc::new(GatewayMetrics::default()),
         streams: Arc::new(Semaphore::new(config.max_streams)),
+        expensive: Arc::new(Semaphore::new(config.max_expensive)),
         idempotency: Arc::new(IdempotencyKeys::new(
             config.max_idempotency_keys,
             idempotency::KEY_TTL,

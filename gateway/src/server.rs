@@ -65,8 +65,8 @@ pub async fn serve_with<A: NodeApi>(
     if !local_addr.ip().is_loopback() {
         tracing::warn!(
             addr = %local_addr,
-            "the gateway listens on a non-loopback address: anyone who can reach it and holds the token controls \
-             this node, over plain HTTP; prefer 127.0.0.1 and an SSH tunnel"
+            "the gateway listens on a non-loopback address and the API is plain HTTP: put it behind a TLS \
+             proxy; anyone who can reach it and holds the token controls this node"
         );
     }
     let (switch, signal) = Shutdown::new();

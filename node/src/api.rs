@@ -62,12 +62,7 @@ impl NodeApiImpl {
         self.settlement
             .balance(&self.settlement.identity())
             .await
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::Unavailable,
-                    format!("the Qubic RPC at {} did not answer: {e}", self.rpc_url),
-                )
-            })
+            .map_err(|e| rpc_unavailable("the wallet's balance", &e))
     }
 }
 
@@ -106,6 +101,30 @@ fn explanation(
             .collect(),
         summary,
     }
+}
+
+/// A URL as clients may see it: without credentials (`user:key@`) or a query string, which
+/// some RPC providers use to carry an access key.
+fn shown_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
+}
+
+/// The Qubic RPC failed: the client is told so; the error (which may name the RPC's URL,
+/// and a URL may carry credentials) goes to the node's log only.
+fn rpc_unavailable(what: &str, e: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "{what}: the Qubic RPC did not answer");
+    ApiError::new(
+        ErrorCode::Unavailable,
+        format!("{what}: the Qubic RPC did not answer; retry later (the node's log says why)"),
+    )
 }
 
 fn ledger_error(e: LedgerError) -> ApiError {
@@ -232,7 +251,7 @@ impl NodeApi for NodeApiImpl {
             identity,
             balance,
             tick,
-            rpc: self.rpc_url.clone(),
+            rpc: shown_url(&self.rpc_url),
             error,
         })
     }
@@ -293,19 +312,18 @@ impl NodeApi for NodeApiImpl {
             tracing::warn!(withdrawal = %id, error = %e, "withdrawal booked; its outcome is recorded at the next start");
         }
         let transfer = paid.map_err(|e| {
+            tracing::warn!(error = %e, "the withdrawal could not be queued");
             ApiError::new(
                 ErrorCode::Unavailable,
-                format!(
-                    "the withdrawal could not be queued ({e}); its QU return to available once \
-                     the node is sure no transfer went out"
-                ),
+                "the withdrawal could not be queued (the node's log says why); its QU return to \
+                 available once the node is sure no transfer went out",
             )
         })?;
         let status = self
             .settlement
             .transfer_status(&transfer)
             .await
-            .map_err(|e| ApiError::new(ErrorCode::Unavailable, e.to_string()))?;
+            .map_err(|e| rpc_unavailable("the withdrawal's status", &e))?;
         Ok(status.to_api())
     }
 
@@ -429,5 +447,19 @@ impl NodeApi for NodeApiImpl {
             out.push_str(&format!("# HELP qubix_provider_jobs Jobs run for others.\n# TYPE qubix_provider_jobs gauge\nqubix_provider_jobs {}\n", jobs.len()));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_rpc_url_carries_no_credentials() {
+        assert_eq!(
+            shown_url("https://user:key@rpc.example:8443/v1?apikey=s#f"),
+            "https://rpc.example:8443/v1"
+        );
+        assert_eq!(shown_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
     }
 }

@@ -301,6 +301,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Serve the API and console here.
     pub gateway: Option<SocketAddr>,
+    /// Allow `gateway` off loopback (other machines reach the API, over plain HTTP).
+    pub gateway_public: bool,
     /// Qubic RPC base URL (`https` unless on this machine).
     pub qubic_rpc: String,
     /// A PEM CA certificate to trust for the Qubic RPC beside the system's (a private
@@ -333,6 +335,7 @@ impl Default for NodeConfig {
             bootstrap: Vec::new(),
             mdns: true,
             gateway: None,
+            gateway_public: false,
             qubic_rpc: "https://rpc.qubic.org".into(),
             qubic_rpc_ca: None,
             provider: ProviderConfig::default(),
@@ -360,6 +363,8 @@ pub struct Overrides {
     pub mdns: Option<bool>,
     /// `--gateway` / `QUBIX_GATEWAY`.
     pub gateway: Option<SocketAddr>,
+    /// `--gateway-public` / `QUBIX_GATEWAY_PUBLIC`.
+    pub gateway_public: Option<bool>,
     /// `--qubic-rpc` / `QUBIX_QUBIC_RPC`.
     pub qubic_rpc: Option<String>,
     /// `--provider` / `QUBIX_PROVIDER`.
@@ -414,6 +419,9 @@ impl NodeConfig {
         if let Some(v) = o.gateway {
             self.gateway = Some(v);
         }
+        if let Some(v) = o.gateway_public {
+            self.gateway_public = v;
+        }
         if let Some(v) = o.qubic_rpc {
             self.qubic_rpc = v;
         }
@@ -454,6 +462,19 @@ impl NodeConfig {
             return Err(invalid(
                 "listen",
                 "give at least one address, e.g. /ip4/0.0.0.0/tcp/4001",
+            ));
+        }
+        if let Some(addr) = self.gateway
+            && !addr.ip().is_loopback()
+            && !self.gateway_public
+        {
+            return Err(invalid(
+                "gateway",
+                format!(
+                    "{addr} is reachable from other machines, and the API is plain HTTP: whoever \
+                     reaches it and holds the token controls this node and its wallet. Use \
+                     127.0.0.1 (and an SSH tunnel), or pass --gateway-public behind a TLS proxy"
+                ),
             ));
         }
         let p = &self.provider;
@@ -604,6 +625,25 @@ mod tests {
         let mut parsed: NodeConfig = toml::from_str(toml_block).unwrap();
         assert!(parsed.qubic_rpc_ca.take().is_some());
         assert_eq!(parsed, NodeConfig::default());
+    }
+
+    #[test]
+    fn a_gateway_off_loopback_needs_gateway_public() {
+        let on = |addr: &str, public: bool| NodeConfig {
+            gateway: Some(addr.parse().unwrap()),
+            gateway_public: public,
+            ..NodeConfig::default()
+        };
+        on("127.0.0.1:8080", false).validate().unwrap();
+        on("[::1]:8080", false).validate().unwrap();
+        for addr in ["0.0.0.0:8080", "192.0.2.7:8080", "[::]:8080"] {
+            let err = on(addr, false).validate().unwrap_err().to_string();
+            assert!(
+                err.contains("--gateway-public") && err.contains("plain HTTP"),
+                "{addr}: {err}"
+            );
+            on(addr, true).validate().unwrap();
+        }
     }
 
     #[test]

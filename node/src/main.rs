@@ -60,6 +60,10 @@ struct NodeArgs {
     /// Serve the API and web console on this address, e.g. 127.0.0.1:8080.
     #[arg(long, env = "QUBIX_GATEWAY")]
     gateway: Option<SocketAddr>,
+    /// Allow --gateway on an address other machines reach. The API is plain HTTP: put it
+    /// behind a TLS proxy.
+    #[arg(long, env = "QUBIX_GATEWAY_PUBLIC")]
+    gateway_public: bool,
     /// Qubic RPC base URL (https unless on this machine).
     #[arg(long, env = "QUBIX_QUBIC_RPC")]
     qubic_rpc: Option<String>,
@@ -104,6 +108,7 @@ impl NodeArgs {
             bootstrap: self.bootstrap.clone(),
             mdns: self.no_mdns.then_some(false),
             gateway: self.gateway,
+            gateway_public: self.gateway_public.then_some(true),
             qubic_rpc: self.qubic_rpc.clone(),
             provider: self.provider.then_some(true),
             simulate_gpu: self.simulate_gpu.clone(),

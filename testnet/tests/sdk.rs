@@ -271,6 +271,14 @@ async fn api_errors(c: &Client, url: &str, id: AgreementId) {
         (status, code, field.as_deref()),
         (400, ErrorCode::InvalidValue, Some("to"))
     );
+    // Within the gateway's 64 KiB body limit but over the 32 KiB a signed job request may
+    // be on the wire: a 400 that names the limit, not a 500.
+    let mut big = launch_request();
+    big.env = (0..12)
+        .map(|i| (format!("BLOB_{i}"), "x".repeat(4000)))
+        .collect();
+    let (status, code, _) = api_error(c.launch(&big).await);
+    assert_eq!((status, code), (400, ErrorCode::InvalidValue));
     let (status, code, _) = api_error(c.act(id, InstanceAction::Start).await);
     assert_eq!(
         (status, code),

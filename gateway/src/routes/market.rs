@@ -84,12 +84,20 @@ pub(crate) async fn offers<A: NodeApi>(
 /// `POST /api/v1/offers/explain`
 #[utoipa::path(post, path = "/api/v1/offers/explain", tag = "market", request_body = ExplainRequest,
     responses((status = 200, description = "What each constraint excluded, and the near misses", body = Explanation),
-        (status = 400, description = "`invalid_query`, `invalid_json` or `invalid_value`", body = ApiError)))]
+        (status = 400, description = "`invalid_query`, `invalid_json` or `invalid_value`", body = ApiError),
+        (status = 503, description = "`unavailable`: as many explanations as the node allows at once are running; retry", body = ApiError)))]
 pub(crate) async fn explain<A: NodeApi>(
     State(s): State<AppState<A>>,
     ApiJson(body): ApiJson<ExplainRequest>,
 ) -> Result<Json<Explanation>, ApiErrorResponse> {
     validate::query(&body.q, "q")?;
+    // Explaining reads every offer of the book: a few at a time, the rest refused at once.
+    let Ok(_permit) = s.expensive.try_acquire() else {
+        return Err(api_error(
+            ErrorCode::Unavailable,
+            "too many explanations are running at once; retry in a moment",
+        ));
+    };
     reply(s.api.explain(body.q).await)
 }
 

@@ -148,7 +148,7 @@ async fn json_errors(response: Response) -> Response {
     if let Some(detail) = detail.filter(|d| !d.trim().is_empty()) {
         message = format!("{message} ({})", detail.trim());
     }
-    let error = ApiError::new(code_for_status(status), message);
+    let error = crate::error::redact(ApiError::new(code_for_status(status), message));
     let body = serde_json::to_vec(&error).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,

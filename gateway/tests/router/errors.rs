@@ -397,3 +397,32 @@ async fn every_code_the_node_returns_is_served_with_its_status() {
         expect(&reply, code.http_status(), code.as_str(), Some("f"));
     }
 }
+
+#[tokio::test]
+async fn explanations_beyond_the_cap_are_refused_at_once() {
+    let config = qubix_gateway::GatewayConfig {
+        max_expensive: 1,
+        ..qubix_gateway::GatewayConfig::default()
+    };
+    let h = Harness::with(crate::common::fake::FakeNode::new(), config);
+    h.fake
+        .slow_down_calls(std::time::Duration::from_millis(500));
+    let body = json!({ "q": "gpu_name=RTX_4090" });
+    let first = h.send(Method::POST, "/api/v1/offers/explain", body.clone());
+    let second = async {
+        // Once the first is inside the node, it holds the only permit.
+        while h.fake.slowed_now() == 0 {
+            tokio::task::yield_now().await;
+        }
+        h.send(Method::POST, "/api/v1/offers/explain", body.clone())
+            .await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(
+        (second.status, second.code()),
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    );
+    let after = h.send(Method::POST, "/api/v1/offers/explain", body).await;
+    assert_eq!(after.status, StatusCode::OK, "the permit came back");
+}

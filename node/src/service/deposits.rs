@@ -35,9 +35,11 @@ pub(crate) struct Deposits {
 }
 
 fn unavailable(e: &dyn std::fmt::Display) -> ServiceError {
+    // The RPC's error may name its URL: logged, not shown.
+    tracing::warn!(error = %e, "cannot read the wallet's transfers");
     ServiceError::Api(
         ErrorCode::Unavailable,
-        format!("cannot read the wallet's transfers: {e}"),
+        "cannot read the wallet's transfers: the Qubic RPC did not answer; retry later (the node's log says why)".into(),
         None,
     )
 }

@@ -4,9 +4,11 @@
 
 use libp2p::PeerId;
 use qubix_protocol::api::{ErrorCode, Event, Instance, LaunchRequest};
+use qubix_protocol::codec::CodecError;
 use qubix_protocol::control::JobState;
 use qubix_protocol::job::{Agreement, NegotiateRequest, NegotiateResponse};
 use qubix_protocol::offer::Offer;
+use qubix_protocol::signed::SignError;
 use qubix_protocol::topics::Network;
 use qubix_protocol::{OfferRef, Qu, UnixMillis};
 use tracing::warn;
@@ -41,7 +43,7 @@ impl Service {
         ) {
             Ok(r) => r,
             Err(e) => {
-                let _ = reply.send(Err(ServiceError::Internal(e.to_string())));
+                let _ = reply.send(Err(sign_error(e)));
                 return;
             }
         };
@@ -293,5 +295,42 @@ async fn confirm(
         _ => Err(ServiceError::Internal(
             "provider answered the countersignature oddly".into(),
         )),
+    }
+}
+
+/// A launch whose signed request would not fit the wire is the caller's to shorten (400),
+/// not a failure of the node.
+fn sign_error(e: SignError) -> ServiceError {
+    match e {
+        SignError::Codec(CodecError::TooLarge { len, max, .. }) => ServiceError::Api(
+            ErrorCode::InvalidValue,
+            format!(
+                "the job request would be {len} bytes once signed, over the wire limit of {max} bytes (32 KiB) for a job request; shorten the command, the environment or the ports"
+            ),
+            None,
+        ),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod sign_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_over_the_wire_limit_is_the_callers_error_and_names_the_limit() {
+        let e = sign_error(SignError::Codec(CodecError::TooLarge {
+            kind: "job-request/",
+            len: 40_000,
+            max: 32 * 1024,
+        }));
+        let ServiceError::Api(code, message, _) = e else {
+            panic!("not an API error: {e:?}");
+        };
+        assert_eq!(code, ErrorCode::InvalidValue);
+        assert!(
+            message.contains("40000 bytes") && message.contains("32 KiB"),
+            "{message}"
+        );
     }
 }

@@ -42,6 +42,7 @@ pub struct FakeNode {
     stall_node_info: AtomicBool,
     billing_fault: Mutex<Option<ApiError>>,
     slow_calls: Mutex<Option<std::time::Duration>>,
+    slowed_now: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeNode {
@@ -70,6 +71,7 @@ impl FakeNode {
             stall_node_info: AtomicBool::new(false),
             billing_fault: Mutex::new(None),
             slow_calls: Mutex::new(None),
+            slowed_now: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -88,8 +90,15 @@ impl FakeNode {
     async fn maybe_slow(&self) {
         let delay = *self.slow_calls.lock().unwrap();
         if let Some(delay) = delay {
+            self.slowed_now.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(delay).await;
+            self.slowed_now.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// Calls waiting in [`FakeNode::slow_down_calls`]'s delay now.
+    pub fn slowed_now(&self) -> usize {
+        self.slowed_now.load(Ordering::SeqCst)
     }
 
     /// The withdrawals made, in order.

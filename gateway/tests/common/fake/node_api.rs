@@ -81,6 +81,7 @@ impl NodeApi for FakeNode {
     }
 
     async fn explain(&self, q: String) -> ApiResult<Explanation> {
+        self.maybe_slow().await;
         query::explain(&self.lock().offers, &q)
     }
 
