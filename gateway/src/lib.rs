@@ -33,7 +33,7 @@ pub mod idempotency;
 mod metrics;
 pub mod node_api;
 pub mod openapi;
-mod routes;
+pub mod routes;
 mod server;
 mod session;
 pub mod token;
@@ -62,6 +62,12 @@ use crate::config::{AppState, Shutdown};
 use crate::idempotency::IdempotencyKeys;
 use crate::metrics::GatewayMetrics;
 use crate::session::SessionStore;
+
+/// The API's routes as the router serves them for node API `A`: method, path template and
+/// who may call each (the console's static files aside).
+pub fn route_table<A: NodeApi>() -> Vec<routes::Route> {
+    routes::routes_of::<A>()
+}
 
 /// The whole application as a [`Router`], for tests and for embedding: the API, the
 /// console, and every layer. Live streams end when their client leaves; use [`serve`] to

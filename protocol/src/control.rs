@@ -169,7 +169,7 @@ pub struct JobStatus {
     pub ports: Vec<PublishedPort>,
     /// When the state last changed.
     pub since: UnixMillis,
-    /// What the provider has credited to the job: payments it verified on chain, in total.
+    /// What the provider has credited to the job: payments its Qubic RPC showed as executed, in total.
     /// The consumer resends a payment notice until this shows it.
     pub paid: crate::amount::Qu,
     /// The provider's refunds of unused paid time, once each transfer is final (Qubic

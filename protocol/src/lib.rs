@@ -21,6 +21,8 @@ pub mod api;
 pub mod billing;
 pub mod codec;
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ids;
 pub mod job;
 pub mod market;

@@ -9,16 +9,19 @@ pub(crate) mod money;
 pub(crate) mod provider;
 pub(crate) mod session;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use qubix_protocol::api::{ApiError, ErrorCode};
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -28,17 +31,209 @@ use crate::error::{ApiErrorResponse, code_for_status, message_for_status};
 use crate::node_api::NodeApi;
 use crate::{console, metrics, openapi};
 
-/// The whole application: public routes, authenticated routes, the console, and the layers.
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who reaches the gateway (health and login only).
+    Public,
+    /// The bearer token, or a console session (plus CSRF on state changes).
+    Owner,
+}
+
+/// One route of the API as the router serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path template (`{id}` for a path parameter).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// The API's routes, each once, with its handler: the router is built from this table, and
+/// [`crate::route_table`] lists it for tests, so what is served and what is checked agree.
+/// (The console's static files are public and added beside it.)
+fn table<A: NodeApi>() -> Vec<(Route, MethodRouter<AppState<A>>)> {
+    use Access::{Owner, Public};
+    vec![
+        route(Method::GET, "/api/v1/health", Public, market::health::<A>),
+        route(Method::POST, "/api/v1/login", Public, session::login::<A>),
+        route(Method::POST, "/api/v1/logout", Owner, session::logout::<A>),
+        route(Method::GET, "/api/v1/session", Owner, session::session::<A>),
+        route(Method::GET, "/api/v1/node", Owner, market::node::<A>),
+        route(Method::GET, "/api/v1/peers", Owner, market::peers::<A>),
+        route(Method::GET, "/api/v1/offers", Owner, market::offers::<A>),
+        route(
+            Method::POST,
+            "/api/v1/offers/explain",
+            Owner,
+            market::explain::<A>,
+        ),
+        route(Method::GET, "/api/v1/gpus", Owner, market::gpus::<A>),
+        route(Method::GET, "/api/v1/events", Owner, market::events::<A>),
+        route(
+            Method::GET,
+            "/api/v1/instances",
+            Owner,
+            instances::list::<A>,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/instances",
+            Owner,
+            instances::launch::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/instances/{id}",
+            Owner,
+            instances::get_one::<A>,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/instances/{id}",
+            Owner,
+            instances::terminate::<A>,
+        ),
+        route(
+            Method::POST,
+            "/api/v1/instances/{id}/{action}",
+            Owner,
+            instances::act::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/instances/{id}/logs",
+            Owner,
+            instances::logs::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/instances/{id}/metrics",
+            Owner,
+            instances::metrics::<A>,
+        ),
+        route(Method::GET, "/api/v1/billing", Owner, money::billing::<A>),
+        route(
+            Method::GET,
+            "/api/v1/ledger/entries",
+            Owner,
+            money::ledger_entries::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/ledger/receipts/{id}",
+            Owner,
+            money::receipts::<A>,
+        ),
+        route(Method::GET, "/api/v1/wallet", Owner, money::wallet::<A>),
+        route(
+            Method::POST,
+            "/api/v1/wallet/withdraw",
+            Owner,
+            money::withdraw::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/provider/pricing",
+            Owner,
+            provider::pricing::<A>,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/provider/pricing",
+            Owner,
+            provider::set_pricing::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/provider/jobs",
+            Owner,
+            provider::jobs::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/provider/earnings",
+            Owner,
+            provider::earnings::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/provider/status",
+            Owner,
+            provider::status::<A>,
+        ),
+        route(
+            Method::GET,
+            "/api/v1/openapi.json",
+            Owner,
+            openapi::serve_document,
+        ),
+        route(Method::GET, "/metrics", Owner, metrics::prometheus::<A>),
+    ]
+}
+
+fn route<A, H, T>(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    handler: H,
+) -> (Route, MethodRouter<AppState<A>>)
+where
+    A: NodeApi,
+    H: Handler<T, AppState<A>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone())
+        .unwrap_or_else(|_| unreachable!("the table names standard methods only"));
+    (
+        Route {
+            method,
+            path,
+            access,
+        },
+        on(filter, handler),
+    )
+}
+
+/// The routes the router serves for a node API `A` (see [`table`]).
+pub(crate) fn routes_of<A: NodeApi>() -> Vec<Route> {
+    table::<A>().into_iter().map(|(r, _)| r).collect()
+}
+
+/// The whole application: the table's routes (the owner's behind authentication), the
+/// console, and the layers.
 pub(crate) fn app<A: NodeApi>(state: AppState<A>) -> Router {
     let limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
-    let protected = protected::<A>().route_layer(middleware::from_fn_with_state(
-        Arc::clone(&state.auth),
-        require_auth,
-    ));
-    Router::new()
-        .route("/api/v1/health", get(market::health::<A>))
-        .route("/api/v1/login", post(session::login::<A>))
+    let mut public: BTreeMap<&str, MethodRouter<AppState<A>>> = BTreeMap::new();
+    let mut owner: BTreeMap<&str, MethodRouter<AppState<A>>> = BTreeMap::new();
+    for (r, handler) in table::<A>() {
+        let side = match r.access {
+            Access::Public => &mut public,
+            Access::Owner => &mut owner,
+        };
+        let merged = match side.remove(r.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        side.insert(r.path, merged);
+    }
+    let protected = owner
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state.auth),
+            require_auth,
+        ));
+    public
+        .into_iter()
+        .fold(Router::new(), |router, (path, handler)| {
+            router.route(path, handler)
+        })
         .merge(protected)
         .merge(console::routes())
         .fallback(not_found)
@@ -53,47 +248,6 @@ pub(crate) fn app<A: NodeApi>(state: AppState<A>) -> Router {
             metrics::track::<A>,
         ))
         .with_state(state)
-}
-
-/// Every route that needs a bearer token or a console session.
-fn protected<A: NodeApi>() -> Router<AppState<A>> {
-    Router::new()
-        .route("/api/v1/logout", post(session::logout::<A>))
-        .route("/api/v1/session", get(session::session::<A>))
-        .route("/api/v1/node", get(market::node::<A>))
-        .route("/api/v1/peers", get(market::peers::<A>))
-        .route("/api/v1/offers", get(market::offers::<A>))
-        .route("/api/v1/offers/explain", post(market::explain::<A>))
-        .route("/api/v1/gpus", get(market::gpus::<A>))
-        .route("/api/v1/events", get(market::events::<A>))
-        .route(
-            "/api/v1/instances",
-            get(instances::list::<A>).post(instances::launch::<A>),
-        )
-        .route(
-            "/api/v1/instances/{id}",
-            get(instances::get_one::<A>).delete(instances::terminate::<A>),
-        )
-        .route("/api/v1/instances/{id}/{action}", post(instances::act::<A>))
-        .route("/api/v1/instances/{id}/logs", get(instances::logs::<A>))
-        .route(
-            "/api/v1/instances/{id}/metrics",
-            get(instances::metrics::<A>),
-        )
-        .route("/api/v1/billing", get(money::billing::<A>))
-        .route("/api/v1/ledger/entries", get(money::ledger_entries::<A>))
-        .route("/api/v1/ledger/receipts/{id}", get(money::receipts::<A>))
-        .route("/api/v1/wallet", get(money::wallet::<A>))
-        .route("/api/v1/wallet/withdraw", post(money::withdraw::<A>))
-        .route(
-            "/api/v1/provider/pricing",
-            get(provider::pricing::<A>).put(provider::set_pricing::<A>),
-        )
-        .route("/api/v1/provider/jobs", get(provider::jobs::<A>))
-        .route("/api/v1/provider/earnings", get(provider::earnings::<A>))
-        .route("/api/v1/provider/status", get(provider::status::<A>))
-        .route("/api/v1/openapi.json", get(openapi::serve_document))
-        .route("/metrics", get(metrics::prometheus::<A>))
 }
 
 async fn not_found() -> ApiErrorResponse {

@@ -3,27 +3,41 @@
 use axum::http::{Method, StatusCode, header};
 use serde_json::json;
 
+use qubix_gateway::route_table;
+use qubix_gateway::routes::Access;
+
+use crate::common::fake::FakeNode;
 use crate::common::{Auth, Harness, running_id};
 
-const PUBLIC: &[(&str, &str)] = &[("get", "/api/v1/health"), ("post", "/api/v1/login")];
-
+/// Every route that needs credentials, from the table the router itself is built from.
 fn operations() -> Vec<(Method, String)> {
-    let doc = serde_json::to_value(qubix_gateway::openapi::document()).unwrap();
-    let mut ops = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in ["get", "put", "post", "delete"] {
-            if item.get(method).is_some() && !PUBLIC.contains(&(method, path.as_str())) {
-                let concrete = path
-                    .replace("{id}", &running_id())
-                    .replace("{action}", "stop");
-                ops.push((
-                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
-                    concrete,
-                ));
-            }
-        }
-    }
-    ops
+    route_table::<FakeNode>()
+        .into_iter()
+        .filter(|r| r.access == Access::Owner)
+        .map(|r| {
+            let concrete = r
+                .path
+                .replace("{id}", &running_id())
+                .replace("{action}", "stop");
+            (r.method, concrete)
+        })
+        .collect()
+}
+
+#[test]
+fn only_health_and_login_are_public() {
+    let public: Vec<(Method, &str)> = route_table::<FakeNode>()
+        .into_iter()
+        .filter(|r| r.access == Access::Public)
+        .map(|r| (r.method, r.path))
+        .collect();
+    assert_eq!(
+        public,
+        [
+            (Method::GET, "/api/v1/health"),
+            (Method::POST, "/api/v1/login")
+        ]
+    );
 }
 
 #[tokio::test]

@@ -81,8 +81,9 @@ impl fmt::Display for TransferId {
     }
 }
 
-/// A transfer into a wallet, checked on chain: included, money moved, to the right
-/// identity, for at least the expected amount.
+/// A transfer into a wallet, as the node's Qubic RPC reports it: included in a tick, money
+/// moved, to the right identity, for at least the expected amount. The RPC is trusted for
+/// this (the node checks no tick quorum itself): see docs/security.md, "On chain".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingTransfer {
     /// The transaction.

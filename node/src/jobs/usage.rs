@@ -210,8 +210,9 @@ impl ConsumerMeter {
     }
 
     /// How often to ask for a report and countersign it: every 5 seconds, and at least
-    /// three times per billing interval, so an honest consumer never trails by an interval,
-    /// the provider's limit.
+    /// three times per billing interval, so an honest consumer's receipts trail by less
+    /// than an interval and never reach the provider's limits (more than two intervals, or
+    /// more than one with no receipt for an interval).
     pub fn settle_every(&self) -> Duration {
         Duration::from_millis((self.interval_ms / 3).clamp(1_000, 5_000))
     }

@@ -59,11 +59,13 @@ pub struct ContainerSpec {
     pub shm_mib: u64,
     /// Most processes and threads at once (fork bombs stop here).
     pub pids_limit: u32,
-    /// Disk in GiB the agreement promises; informational (vfs/overlay2 cannot enforce it).
+    /// Disk in GiB the agreement promises (bounded through `disk_limit_mib`).
     pub disk_gib: u64,
     /// Container ports to publish.
     pub ports: Vec<PortRequest>,
-    /// Host address ports are published on (`127.0.0.1` behind the node's tunnel).
+    /// Host address ports are published on: the provider's `public_host` (`127.0.0.1` by
+    /// default, where only this machine reaches them; there is no tunnel yet, so a remote
+    /// consumer reaches a port only when `public_host` is an address it can route to).
     pub publish_ip: IpAddr,
     /// Mount a named volume at `/workspace` that survives stop and restart.
     pub workspace: bool,

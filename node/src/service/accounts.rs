@@ -4,7 +4,7 @@
 //! ```text
 //! consumer: launch ─lock─▶ escrow ─window paid (final on chain)─▶ prepaid ─receipt─▶ spent
 //!           end: escrow back to available, unused prepaid owed back ─refund verified─▶ available
-//! provider: window received (verified on chain) ─▶ prepaid held ─receipt─▶ earned
+//! provider: window received (confirmed by the RPC) ─▶ prepaid held ─receipt─▶ earned
 //!           end (after the consumer's final receipt, or END_GRACE) ─▶ refunds due ─refund final─▶ out
 //! ```
 //!

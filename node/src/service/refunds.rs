@@ -3,13 +3,16 @@
 //! - **Consumer.** When an instance ends, unspent escrow returns to `available`; what the
 //!   provider's last signed report billed beyond the last receipt is booked as
 //!   unacknowledged usage (at most one billing interval); the rest of what was paid is owed
-//!   back. A watcher asks the provider for its refund transactions, checks each on chain
-//!   and records what the ledger takes (each transaction once).
+//!   back. A watcher asks the provider for its refund transactions, checks each through
+//!   its Qubic RPC and records what the ledger takes (each transaction once).
 //! - **Provider.** When a job ends, the books close on the consumer's final receipt, or
 //!   [`END_GRACE`] later without it. The refund is what was paid minus the metered usage:
-//!   usage the consumer never signed for stays earned (the lifecycle stops a job whose
-//!   receipts trail by more than an interval, so it is at most one). Money that arrives
-//!   after a refund is owed back too, as a further refund.
+//!   usage the consumer never signed for stays earned. The lifecycle stops a job whose
+//!   receipts trail by more than two intervals, or by more than one with no receipt for a
+//!   whole interval, so that is at most about two intervals, all of it prepaid; the
+//!   consumer books at most one as unacknowledged, so the two books of a rental that ends
+//!   with receipts trailing may differ by up to one interval (docs/security.md, row 3).
+//!   Money that arrives after a refund is owed back too, as a further refund.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -94,7 +97,7 @@ impl Service {
     }
 
     /// Consumer: asks the provider for its refunds until nothing is owed or [`REFUND_WAIT`]
-    /// passes, checks each on chain and reports it as `RefundArrived`.
+    /// passes, checks each through the Qubic RPC and reports it as `RefundArrived`.
     pub(super) fn await_refund(&mut self, id: AgreementId) {
         let owed = self.balance_of(Account::RefundReceivable(id));
         let Some(record) = self.jobs.get(&id).filter(|r| r.role == Role::Consumer) else {
