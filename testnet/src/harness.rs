@@ -254,8 +254,8 @@ impl NetDir {
 
 /// Removes what the providers `owners` left on this machine's engine (containers of jobs
 /// still running when the testnet stopped, their networks, rules and workspaces): a testnet
-/// that is not kept leaves nothing behind.
-async fn remove_jobs_of(owners: &[String]) {
+/// that is not kept leaves nothing behind, and `up` leaves nothing of its providers.
+pub async fn remove_jobs_of(owners: &[String]) {
     for owner in owners {
         let Ok(engine) = qubix_node::runtime::DockerRuntime::connect().await else {
             return;

@@ -156,6 +156,9 @@ impl NodeProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(private_log(&log)?)
+            // Its own process group: a Ctrl-C at the terminal reaches whoever started it
+            // (which stops it in order), not the node directly.
+            .process_group(0)
             .kill_on_drop(true);
         let mut log_file = std::fs::OpenOptions::new().append(true).open(&log)?;
         if !spec.bootstrap.is_empty() {

@@ -138,6 +138,11 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
     if args.processes {
         let nodes = processes::start(&net, &specs, args.unsafe_local_jobs).await?;
         let (entries, console, login_file) = processes::describe(&net, &specs, &nodes)?;
+        let provider_ids: Vec<String> = entries
+            .iter()
+            .filter(|e| e.simulated_gpus.is_some())
+            .map(|e| e.node_id.clone())
+            .collect();
         let (api, token) = console
             .split_once("#token=")
             .map(|(a, t)| (a.trim_end_matches('/').to_owned(), t.to_owned()))
@@ -169,6 +174,9 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 eprintln!("  {e}");
             }
         }
+        // A provider stopped while it was still removing a terminated job's container
+        // leaves the rest: nothing of the providers stays.
+        qubix_testnet::harness::remove_jobs_of(&provider_ids).await;
     } else {
         for spec in specs {
             net.add(spec).await?;
@@ -204,7 +212,14 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let provider_ids: Vec<String> = net
+        .nodes
+        .iter()
+        .filter(|n| n.spec.simulate_gpu.is_some())
+        .map(|n| n.key().node_id().to_string())
+        .collect();
     net.shutdown().await;
+    qubix_testnet::harness::remove_jobs_of(&provider_ids).await;
     if args.keep {
         println!("State kept in {}; `up --keep` resumes it.", state.display());
     }
