@@ -256,21 +256,61 @@ impl NetDir {
 /// still running when the testnet stopped, their networks, rules and workspaces): a testnet
 /// that is not kept leaves nothing behind, and `up` leaves nothing of its providers.
 pub async fn remove_jobs_of(owners: &[String]) {
+    let Ok(engine) = qubix_node::runtime::DockerRuntime::connect().await else {
+        return;
+    };
     for owner in owners {
-        let Ok(engine) = qubix_node::runtime::DockerRuntime::connect().await else {
-            return;
-        };
-        let engine = engine.with_owner(owner.clone());
+        let engine = engine.clone().with_owner(owner.clone());
         use qubix_node::runtime::ContainerRuntime as _;
-        for job in engine.list_managed().await.unwrap_or_default() {
-            if let Err(e) = engine.remove(&job.id, true).await {
-                tracing::warn!(error = %e, "a job container of the testnet was left");
+        // A container a stopped node was still removing is gone only when the engine has
+        // finished; its network and workspace can go only then. Bounded: 20 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            for job in engine.list_managed().await.unwrap_or_default() {
+                if let Err(e) = engine.remove(&job.id, true).await {
+                    tracing::warn!(error = %e, "a job container of the testnet was left");
+                }
             }
-        }
-        if let Err(e) = engine.remove_orphans().await {
-            tracing::warn!(error = %e, "the testnet's job networks were not all removed");
+            if let Err(e) = engine.remove_orphans().await {
+                tracing::warn!(error = %e, "the testnet's job networks were not all removed");
+            }
+            let left = left_on_engine(owner);
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(%owner, ?left, "left on the engine after 20 s");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// What the engine still holds for `owner`'s jobs: containers in any state (one being
+/// removed included), networks and volumes.
+fn left_on_engine(owner: &str) -> Vec<String> {
+    let filter = format!("label=qubix.node={owner}");
+    let mut left = Vec::new();
+    for what in [
+        &["ps", "-aq", "--filter"][..],
+        &["network", "ls", "-q", "--filter"][..],
+        &["volume", "ls", "-q", "--filter"][..],
+    ] {
+        let Ok(out) = std::process::Command::new("docker")
+            .args(what)
+            .arg(&filter)
+            .output()
+        else {
+            return Vec::new();
+        };
+        left.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    left
 }
 
 /// A devnet ticking every `tick`, restored from `state` when that file exists.
