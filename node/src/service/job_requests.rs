@@ -292,10 +292,16 @@ impl Service {
         let booked = self
             .ledger
             .record_receipt(&envelope, &self.network_name, UnixMillis::now());
-        let refused = booked.is_err();
-        self.book("receipt", Some(*id), booked);
-        if refused {
-            return Err(JobErrorCode::Refused);
+        if nothing_to_book(receipt, &booked) {
+            // Acknowledges nothing before the first payment opened the books: kept as
+            // evidence, nothing moves.
+            debug!(job = %id, "receipt of nothing before the first payment");
+        } else {
+            let refused = booked.is_err();
+            self.book("receipt", Some(*id), booked);
+            if refused {
+                return Err(JobErrorCode::Refused);
+            }
         }
         if let Some(record) = self.jobs.get_mut(id) {
             record.evidence = Some((issued.envelope.clone(), envelope));
@@ -380,4 +386,54 @@ fn matching_report(issued: &VecDeque<IssuedReport>, receipt: &Receipt) -> Option
                 && r.amount_due == receipt.amount
         })
         .cloned()
+}
+
+/// Whether a receipt the ledger refused only because the agreement's books are not open yet
+/// (no payment has arrived) acknowledges nothing, so there is nothing to book: consumers
+/// countersign a report of no usage while the job waits for its first payment.
+fn nothing_to_book(
+    receipt: &Receipt,
+    booked: &Result<qubix_protocol::api::LedgerEntry, qubix_ledger::LedgerError>,
+) -> bool {
+    receipt.amount == qubix_protocol::Qu::ZERO
+        && receipt.billable_millis == 0
+        && matches!(
+            booked,
+            Err(qubix_ledger::LedgerError::UnknownAgreement { .. })
+        )
+}
+
+#[cfg(test)]
+mod receipt_tests {
+    use super::*;
+
+    fn receipt(amount: u64, millis: u64) -> Receipt {
+        Receipt {
+            agreement_id: AgreementId::from_bytes([1; 16]),
+            consumer: qubix_protocol::testing::node(2),
+            report_sequence: 1,
+            billable_millis: millis,
+            amount: qubix_protocol::Qu(amount),
+            issued_at: UnixMillis(0),
+        }
+    }
+
+    #[test]
+    fn only_a_receipt_of_nothing_before_the_books_open_is_let_through_unbooked() {
+        let unknown = Err(qubix_ledger::LedgerError::UnknownAgreement {
+            agreement: AgreementId::from_bytes([1; 16]),
+        });
+        assert!(nothing_to_book(&receipt(0, 0), &unknown));
+        assert!(
+            !nothing_to_book(&receipt(5, 1_000), &unknown),
+            "usage before any payment"
+        );
+        assert!(!nothing_to_book(&receipt(0, 1_000), &unknown));
+        let other = Err(qubix_ledger::LedgerError::ReceiptSigner {
+            agreement: AgreementId::from_bytes([1; 16]),
+            signer: qubix_protocol::testing::node(3),
+            consumer: qubix_protocol::testing::node(2),
+        });
+        assert!(!nothing_to_book(&receipt(0, 0), &other), "a forged receipt");
+    }
 }
