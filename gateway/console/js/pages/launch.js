@@ -2,7 +2,7 @@
 // cost estimate) → review → launch, then progress through negotiation, payment, pull and
 // start from the instance's events, with polling as a fallback.
 
-import { get, postOnce } from '../api.js';
+import { get, postOnce, newIdempotencyKey, isTransient } from '../api.js';
 import { h, replace, qu, gib, simulatedBadge, facts, panel, errorText, shortId } from '../dom.js';
 
 const TEMPLATES = [
@@ -217,13 +217,24 @@ function launchStep(state, offer, body, ctx, go) {
     if (e.type === 'instance_state') follow({ state: e.state });
   });
   ctx.onCleanup(() => clearInterval(timer));
-  postOnce('/instances', buildRequest(state, offer)).then((instance) => {
+  // One key per launch the user means: kept for a resubmit after a failure that may have
+  // gone through (timeout, node unreachable), so a second click never rents twice; a new
+  // request (other settings) gets a new key.
+  const request = buildRequest(state, offer);
+  const requestText = JSON.stringify(request);
+  if (!state.launchKey || state.launchBody !== requestText) {
+    state.launchKey = newIdempotencyKey();
+    state.launchBody = requestText;
+  }
+  postOnce('/instances', request, state.launchKey).then((instance) => {
+    state.launchKey = null;
     id = instance.id;
     ctx.refreshTop();
     mark('negotiating', 'Agreement signed with the provider.');
     follow(instance);
     timer = setInterval(() => get(`/instances/${id}`).then(follow).catch(() => {}), 2000);
   }).catch((err) => {
+    if (!isTransient(err)) state.launchKey = null;
     mark('negotiating');
     replace(result, h('div', { class: 'alert alert-error', role: 'alert', id: 'launch-error' }, errorText(err)),
       h('button', { type: 'button', class: 'btn', id: 'launch-back', onclick: () => go(2) }, 'Back to review'));
