@@ -7,14 +7,18 @@
 //! same key (and the same body) waits for that answer or returns it, and never makes a second
 //! rental or a second withdrawal.
 //!
-//! - Keys are scoped per caller (the bearer token, or one console session) and per route.
+//! - Keys are scoped per caller and route. The caller is the API's owner, the holder of the
+//!   node's token, whether it calls with the token or through a console session: a console
+//!   that logs in again after its session expired must find the key its launch used.
 //! - A key is kept [`KEY_TTL`] (24 h) after its first use; at most `capacity` keys are kept.
-//!   When full, expired keys go first, then the oldest answered ones; if every kept key is
-//!   still running, the request is refused as `unavailable` (nothing is done).
+//!   When full, expired keys go first, then the oldest answered ones (a retry of a key
+//!   forgotten that way runs again); if every kept key is still running, the request is
+//!   refused as `unavailable` (nothing is done). A key still running at its TTL is kept.
 //! - The same key with a different body is refused with 422 `idempotency_key_reused`.
-//! - Whatever the node answered the first time, success or failure, is what every retry gets
-//!   (a failure may have had effects the gateway cannot see); use a new key to try again.
-//!   Requests refused before reaching the node (bad shape, bad key) keep no key.
+//! - A success, and a failure that may have had effects, is what every retry gets; use a new
+//!   key to try again. A refusal the route knows changed nothing (see [`Route`]) is not kept:
+//!   a retry runs anew. Requests refused before reaching the node keep no key.
+//! - Work that panics answers `internal` and its key is kept, answered, like any failure.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -74,6 +78,19 @@ impl Answer {
         }
     }
 
+    /// The work panicked: our own words (not redacted), since what to do matters here.
+    fn panicked() -> Self {
+        let error = ApiError::new(
+            ErrorCode::Internal,
+            "the request with this Idempotency-Key failed inside the node (its log has the \
+             details); check the instances or the wallet before retrying with a new key",
+        );
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            body: serde_json::to_vec(&error).unwrap_or_default().into(),
+        }
+    }
+
     fn response(&self, replayed: bool) -> Response {
         let mut response = Response::new(Body::from(self.body.clone()));
         *response.status_mut() = self.status;
@@ -108,8 +125,9 @@ struct Entry {
 }
 
 impl Entry {
+    /// Answered, or its task is gone (it cannot answer any more).
     fn answered(&self) -> bool {
-        self.answer.borrow().is_some()
+        self.answer.borrow().is_some() || self.answer.has_changed().is_err()
     }
 }
 
@@ -148,7 +166,7 @@ impl IdempotencyKeys {
     fn begin(&self, scope: Scope, body: [u8; 32], now: Instant) -> Result<Begin, ApiErrorResponse> {
         let mut entries = self.lock();
         if let Some(entry) = entries.get(&scope) {
-            if now.duration_since(entry.first_used) < self.ttl {
+            if now.duration_since(entry.first_used) < self.ttl || !entry.answered() {
                 if entry.body != body {
                     return Err(api_error(
                         ErrorCode::IdempotencyKeyReused,
@@ -161,7 +179,7 @@ impl IdempotencyKeys {
         }
         if entries.len() >= self.capacity {
             let ttl = self.ttl;
-            entries.retain(|_, e| now.duration_since(e.first_used) < ttl);
+            entries.retain(|_, e| now.duration_since(e.first_used) < ttl || !e.answered());
         }
         while entries.len() >= self.capacity {
             let oldest = entries
@@ -189,6 +207,11 @@ impl IdempotencyKeys {
             },
         );
         Ok(Begin::Run(sender))
+    }
+
+    /// Drops `scope`'s key, so that a retry runs anew.
+    fn forget(&self, scope: &Scope) {
+        self.lock().remove(scope);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Entry>> {
@@ -220,12 +243,21 @@ pub(crate) fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiErrorResp
     }
 }
 
+/// A keyed route: its name (keys are per route) and which of its refusals changed nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route {
+    /// The route's name.
+    pub(crate) name: &'static str,
+    /// Whether a failure certainly had no effect, so its key need not be kept.
+    pub(crate) no_effect: fn(&ApiError) -> bool,
+}
+
 /// Runs `work` once per key. Without a key, runs it in the request as any other call. With
 /// one, runs it in a task of its own (so the request timeout does not cancel it) and keeps
 /// its answer for retries; `request` is the parsed body, whose digest a retry must match.
 pub(crate) async fn once<R, T, F>(
     keys: &Arc<IdempotencyKeys>,
-    route: &'static str,
+    route: Route,
     caller: &Caller,
     key: Option<String>,
     request: &R,
@@ -248,46 +280,54 @@ where
         }
     };
     let scope = Scope {
-        route,
+        route: route.name,
         caller: caller_digest(caller),
         key,
     };
-    let mut answer = match keys.begin(scope, body, Instant::now()) {
+    let answer = match keys.begin(scope.clone(), body, Instant::now()) {
         Ok(Begin::Run(sender)) => {
-            let mut answer = sender.subscribe();
+            let answer = sender.subscribe();
+            let keys = Arc::clone(keys);
             tokio::spawn(async move {
-                let result = work.await;
-                let _ = sender.send(Some(Answer::of(success, result)));
+                // In a task of its own, so that a panic is an answer too.
+                let done = match tokio::spawn(work).await {
+                    Ok(Err(error)) if (route.no_effect)(&error) => {
+                        keys.forget(&scope);
+                        Answer::of(success, Err::<T, _>(error))
+                    }
+                    Ok(result) => Answer::of(success, result),
+                    Err(_) => Answer::panicked(),
+                };
+                let _ = sender.send(Some(done));
             });
-            // The first call is not a replay; wait for the task like a retry would.
-            return match answer.wait_for(Option::is_some).await {
-                Ok(done) => done.as_ref().map_or_else(gone, |a| a.response(false)),
-                Err(_) => gone(),
-            };
+            // The first call is not a replay; it waits for the task as a retry would.
+            return wait(answer, false).await;
         }
         Ok(Begin::Replay(answer)) => answer,
         Err(refusal) => return refusal.into_response(),
     };
-    tracing::info!(route, "request replayed from its Idempotency-Key");
+    tracing::info!(
+        route = route.name,
+        "request replayed from its Idempotency-Key"
+    );
+    wait(answer, true).await
+}
+
+async fn wait(mut answer: watch::Receiver<Option<Answer>>, replayed: bool) -> Response {
     match answer.wait_for(Option::is_some).await {
-        Ok(done) => done.as_ref().map_or_else(gone, |a| a.response(true)),
-        Err(_) => gone(),
+        Ok(done) => done.as_ref().map_or_else(
+            || Answer::panicked().response(replayed),
+            |a| a.response(replayed),
+        ),
+        Err(_) => Answer::panicked().response(replayed),
     }
 }
 
-/// The task that ran a keyed request ended without an answer (it panicked).
-fn gone() -> Response {
-    api_error(
-        ErrorCode::Internal,
-        "the request with this Idempotency-Key failed inside the node; check its state before retrying with a new key",
-    )
-    .into_response()
-}
-
+/// The caller a key belongs to: the API's owner (the token's holder), whichever way it
+/// authenticated. (With several users, each would be its own caller.)
 fn caller_digest(caller: &Caller) -> [u8; 32] {
     match caller {
-        Caller::Bearer => Sha256::digest(b"bearer").into(),
-        Caller::Session { id } => Sha256::digest(format!("session:{id}").as_bytes()).into(),
+        Caller::Bearer | Caller::Session { .. } => Sha256::digest(b"owner").into(),
     }
 }
 
@@ -314,7 +354,7 @@ mod tests {
         let Ok(Begin::Run(a)) = keys.begin(scope("a"), [0; 32], t0) else {
             panic!("a new key must run");
         };
-        let Ok(Begin::Run(_b)) = keys.begin(scope("b"), [0; 32], t0) else {
+        let Ok(Begin::Run(b)) = keys.begin(scope("b"), [0; 32], t0) else {
             panic!("a new key must run");
         };
         // Both running: a third key is refused, nothing dropped.
@@ -330,10 +370,30 @@ mod tests {
             matches!(keys.begin(scope("b"), [0; 32], t0), Ok(Begin::Replay(_))),
             "the running key was dropped"
         );
-        // After the TTL every key is new again.
+        // A task that ended without answering (it panicked) counts as answered: its key
+        // does not hold a slot as if it were running.
+        drop(b);
+        assert!(keys.lock().get(&scope("b")).unwrap().answered());
+    }
+
+    #[test]
+    fn past_the_ttl_an_answered_key_is_new_again_and_a_running_one_is_kept() {
+        let keys = IdempotencyKeys::new(4, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let Ok(Begin::Run(_running)) = keys.begin(scope("r"), [0; 32], t0) else {
+            panic!("a new key must run");
+        };
+        let Ok(Begin::Run(done)) = keys.begin(scope("d"), [0; 32], t0) else {
+            panic!("a new key must run");
+        };
+        answer(&done);
         let later = t0 + Duration::from_secs(61);
         assert!(matches!(
-            keys.begin(scope("b"), [0; 32], later),
+            keys.begin(scope("r"), [0; 32], later),
+            Ok(Begin::Replay(_))
+        ));
+        assert!(matches!(
+            keys.begin(scope("d"), [0; 32], later),
             Ok(Begin::Run(_))
         ));
     }
@@ -349,14 +409,22 @@ mod tests {
         let refused = keys.begin(scope("k"), [2; 32], now).err().unwrap();
         assert_eq!(refused.0.error.code, ErrorCode::IdempotencyKeyReused);
         assert_eq!(refused.0.error.code.http_status(), 422);
-        let other_caller = Scope {
+        let console = Scope {
             caller: caller_digest(&Caller::Session { id: "s".into() }),
             ..scope("k")
         };
         assert!(
-            matches!(keys.begin(other_caller, [2; 32], now), Ok(Begin::Run(_))),
-            "keys are per caller"
+            matches!(keys.begin(console, [1; 32], now), Ok(Begin::Replay(_))),
+            "a console session is the same owner as the token"
         );
+        let other_route = Scope {
+            route: "withdraw",
+            ..scope("k")
+        };
+        assert!(matches!(
+            keys.begin(other_route, [2; 32], now),
+            Ok(Begin::Run(_))
+        ));
     }
 
     #[test]

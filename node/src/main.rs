@@ -155,11 +155,17 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             println!("console: {}", gateway.login_url);
         } else {
-            println!(
-                "console: http://{}/ (login URL in {})",
-                gateway.addr,
-                gateway.login_file.display()
-            );
+            match &gateway.login_file {
+                Some(file) => println!(
+                    "console: http://{}/ (login URL in {})",
+                    gateway.addr,
+                    file.display()
+                ),
+                None => println!(
+                    "console: http://{}/ (log in with the token in the data dir's api-token)",
+                    gateway.addr
+                ),
+            }
         }
     }
     if let Some(note) = &node.gpu_note {

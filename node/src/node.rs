@@ -84,13 +84,16 @@ async fn serve_gateway(
     })
     .await?;
     let login_url = qubix_gateway::login_url(served.local_addr(), &token);
-    let login_file = dir.join(LOGIN_URL_FILE);
-    if let Err(e) =
-        qubix_protocol::secret_file::write_secret_file(&login_file, login_url.as_bytes())
-    {
-        warn!(path = %login_file.display(), error = %e, "the login URL file was not written");
-    }
-    info!(addr = %served.local_addr(), login_url_file = %login_file.display(), "API and console served");
+    let path = dir.join(LOGIN_URL_FILE);
+    let login_file =
+        match qubix_protocol::secret_file::write_secret_file(&path, login_url.as_bytes()) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "the login URL file was not written");
+                None
+            }
+        };
+    info!(addr = %served.local_addr(), login_url_file = ?login_file, "API and console served");
     let info = GatewayInfo {
         addr: served.local_addr(),
         login_url,
@@ -129,8 +132,8 @@ pub struct GatewayInfo {
     /// The URL that logs the console in (contains the token: never log it; print it only
     /// to a terminal).
     pub login_url: String,
-    /// The file (mode 0600) that holds `login_url`.
-    pub login_file: std::path::PathBuf,
+    /// The file (mode 0600) that holds `login_url`, unless it could not be written.
+    pub login_file: Option<std::path::PathBuf>,
     /// The API token.
     pub token: String,
 }

@@ -724,6 +724,7 @@ async fn a_job_over_its_disk_bound_is_reported() {
     for (spec, over) in cases {
         let (tx, mut rx) = mpsc::channel(64);
         let stop = tokio_util::sync::CancellationToken::new();
+        let tasks = tokio_util::task::TaskTracker::new();
         let runner = qubix_node::jobs::spawn(
             spec.clone(),
             qubix_node::keys::NodeKey::from_secret([7; 32]).node_id(),
@@ -731,7 +732,10 @@ async fn a_job_over_its_disk_bound_is_reported() {
             None,
             tx,
             false,
-            stop.clone(),
+            qubix_node::jobs::RunnerScope {
+                shutdown: stop.clone(),
+                tasks: &tasks,
+            },
         );
         runner.perform(qubix_node::jobs::Effect::Run).await;
         // Two measurements at least: one right after the start, one a period later.
@@ -749,5 +753,7 @@ async fn a_job_over_its_disk_bound_is_reported() {
         assert_eq!(reported, over, "{}", spec.command[2]);
         runner.perform(qubix_node::jobs::Effect::Remove).await;
         stop.cancel();
+        tasks.close();
+        tasks.wait().await;
     }
 }

@@ -1,5 +1,6 @@
 //! Secrets on disk (the node key, the wallet seed, the API token): read only from a regular
-//! file that is not a symbolic link, is owned by the user the process runs as, and that no
+//! file that is not itself a symbolic link (the directories above it are the user's to
+//! protect, as with ssh), is owned by the user the process runs as, and that no
 //! other user may read or write (mode 0600 or narrower), as ssh treats private keys. The
 //! checks are made on the opened file, so the file cannot be swapped between check and read.
 
@@ -37,7 +38,7 @@ pub enum SecretFileError {
     },
     /// Another user owns the file.
     #[error(
-        "{path} belongs to user {owner}, not to the user this runs as ({us}); run `chown {us} {path}`"
+        "{path} belongs to user {owner}, not to the user this runs as ({us}); run this as its owner (a client may pass the token in QUBIX_TOKEN instead)"
     )]
     Owner {
         /// The file.
@@ -74,7 +75,7 @@ pub fn read_secret_file(path: &Path) -> Result<Vec<u8>, SecretFileError> {
     let owned = || path.to_path_buf();
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
         .map_err(|source| {
             if source.raw_os_error() == Some(libc::ELOOP) {

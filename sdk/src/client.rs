@@ -75,6 +75,37 @@ pub fn new_idempotency_key() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_before_anything_is_sent() {
+        assert!(check_key(&new_idempotency_key()).is_ok());
+        assert_eq!(new_idempotency_key().len(), 32);
+        assert_ne!(new_idempotency_key(), new_idempotency_key());
+        for bad in ["", "with space", "tab\t", "é"] {
+            assert!(
+                matches!(check_key(bad), Err(SdkError::Config(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(check_key(&"k".repeat(256)).is_err());
+    }
+}
+
+/// An `Idempotency-Key` the node accepts: 1 to 255 visible ASCII characters.
+fn check_key(key: &str) -> Result<(), SdkError> {
+    let ok = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(SdkError::Config(format!(
+            "idempotency key {key:?} must be 1 to 255 visible ASCII characters (no spaces)"
+        )))
+    }
+}
+
 /// A typed client of one node's API.
 #[derive(Clone)]
 pub struct Client {
@@ -248,6 +279,7 @@ impl Client {
         request: &LaunchRequest,
         key: &str,
     ) -> Result<Instance, SdkError> {
+        check_key(key)?;
         self.send("instances", true, || {
             self.request(Method::POST, "instances")
                 .header(IDEMPOTENCY_KEY, key)
@@ -352,6 +384,7 @@ impl Client {
         request: &WithdrawRequest,
         key: &str,
     ) -> Result<Transfer, SdkError> {
+        check_key(key)?;
         self.send("wallet/withdraw", true, || {
             self.request(Method::POST, "wallet/withdraw")
                 .header(IDEMPOTENCY_KEY, key)

@@ -98,6 +98,9 @@ fn specs(providers: usize, gateway: SocketAddr, unsafe_local_jobs: bool) -> Vec<
 }
 
 pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
+    // Before anything starts: a Ctrl-C, SIGTERM or a closed terminal while nodes start up
+    // must still stop them in order, not kill `up` and orphan them.
+    let mut stop = StopSignals::install()?;
     if args.providers == 0 || args.providers > 32 {
         anyhow::bail!("--providers must be 1-32");
     }
@@ -153,7 +156,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("the consumer's API address {api}: {e}"))?,
             login_url: console.clone(),
-            login_file,
+            login_file: Some(login_file),
             token,
         };
         announce(
@@ -164,7 +167,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
             restored,
             "one OS process per node",
         )?;
-        wait_for_stop_signal().await?;
+        stop.wait().await;
         println!("Stopping: terminating instances (containers are removed), stopping nodes…");
         let client =
             qubix_sdk::Client::new(format!("http://{}", gateway.addr), gateway.token.clone())?;
@@ -198,7 +201,7 @@ pub(crate) async fn run(args: UpArgs) -> anyhow::Result<()> {
             })
             .collect();
         announce(&net, &dir, &gateway, entries, restored, "in this process")?;
-        wait_for_stop_signal().await?;
+        stop.wait().await;
         println!("Stopping: terminating instances (containers are removed), withdrawing offers…");
         let consumer = net.nodes[c].handle().clone();
         for instance in consumer.instances().await.unwrap_or_default() {
@@ -299,12 +302,30 @@ fn announce(
     Ok(())
 }
 
-/// Ctrl-C or SIGTERM.
-async fn wait_for_stop_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
+/// Ctrl-C, SIGTERM or SIGHUP (the terminal closed), caught from the start of `up`: one
+/// that arrives while the nodes start is acted on as soon as they have.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
     }
 }
 

@@ -29,9 +29,12 @@ export function newIdempotencyKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Whether a failed call may be retried with the same Idempotency-Key. */
+/**
+ * Whether a failed call may be retried with the same Idempotency-Key: the node did not
+ * answer, or was busy. A failure replayed from the key is the node's final word on it.
+ */
 export function isTransient(err) {
-  return err instanceof ApiError && [0, 502, 503, 504].includes(err.status);
+  return err instanceof ApiError && !err.replayed && [0, 502, 503, 504].includes(err.status);
 }
 
 /**
@@ -66,6 +69,7 @@ export async function api(method, path, body = undefined, extraHeaders = {}) {
   const json = await response.json().catch(() => null);
   if (!response.ok) {
     const error = new ApiError(response.status, json);
+    error.replayed = response.headers.get('Idempotent-Replayed') === 'true';
     if (response.status === 401 && path !== '/login') window.dispatchEvent(new CustomEvent('qubix:logged-out'));
     throw error;
   }

@@ -31,6 +31,13 @@ pub(crate) const IDEMPOTENCY_DOC: &str = "Optional, 1 to 255 visible ASCII chara
     and never acts twice, even when the first call outlived its timeout; keys are per caller and kept 24 h. \
     The same key with another body is refused with 422 `idempotency_key_reused`.";
 
+/// A failed launch rented nothing: the node releases the escrow of a negotiation that did
+/// not end in an agreement, and pays only after one. A retry may run anew.
+const LAUNCH: idempotency::Route = idempotency::Route {
+    name: "launch",
+    no_effect: |_| true,
+};
+
 /// `POST /api/v1/instances`
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = LaunchRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_DOC)),
@@ -58,7 +65,7 @@ pub(crate) async fn launch<A: NodeApi>(
     };
     Ok(idempotency::once(
         &s.idempotency,
-        "launch",
+        LAUNCH,
         &caller,
         key,
         &request,

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::{Extension, Json};
 use qubix_protocol::api::{
-    ApiError, Billing, LedgerEntry, SignedReceipt, Transfer, Wallet, WithdrawRequest,
+    ApiError, Billing, ErrorCode, LedgerEntry, SignedReceipt, Transfer, Wallet, WithdrawRequest,
 };
 
 use super::market::reply;
@@ -73,6 +73,18 @@ pub(crate) async fn wallet<A: NodeApi>(
     reply(s.api.wallet().await)
 }
 
+/// Refusals of a withdrawal that sent nothing (bad destination or amount, not enough QU,
+/// no wallet); any other failure may have sent the transfer and is kept.
+const WITHDRAW: idempotency::Route = idempotency::Route {
+    name: "withdraw",
+    no_effect: |e| {
+        matches!(
+            e.error.code,
+            ErrorCode::InvalidValue | ErrorCode::InsufficientFunds | ErrorCode::NotEnabled
+        )
+    },
+};
+
 /// `POST /api/v1/wallet/withdraw`
 #[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "money", request_body = WithdrawRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = super::instances::IDEMPOTENCY_DOC)),
@@ -101,7 +113,7 @@ pub(crate) async fn withdraw<A: NodeApi>(
     };
     Ok(idempotency::once(
         &s.idempotency,
-        "withdraw",
+        WITHDRAW,
         &caller,
         key,
         &request,

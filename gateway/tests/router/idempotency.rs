@@ -97,7 +97,7 @@ async fn a_launch_that_outlives_the_timeout_finishes_and_its_retry_gets_it() {
 }
 
 #[tokio::test]
-async fn a_retried_withdrawal_sends_once_and_keys_are_per_caller() {
+async fn a_retried_withdrawal_sends_once_whichever_way_the_owner_calls() {
     let h = Harness::new();
     let body = json!({ "to": data::IDENTITY, "amount": 25 });
     let first = h
@@ -109,7 +109,7 @@ async fn a_retried_withdrawal_sends_once_and_keys_are_per_caller() {
         .await;
     assert_eq!(again.body, first.body);
     assert_eq!(h.fake.withdrawals().len(), 1, "a retry withdrew twice");
-    // A failure is kept too: the same key gets the same refusal, not a new attempt.
+    // A refusal that sent nothing is not kept: the same key tries again.
     let too_much = json!({ "to": data::IDENTITY, "amount": 10_000_000 });
     let refused = h
         .keyed(
@@ -123,9 +123,10 @@ async fn a_retried_withdrawal_sends_once_and_keys_are_per_caller() {
     let refused_again = h
         .keyed(Method::POST, "/api/v1/wallet/withdraw", too_much, "big")
         .await;
-    assert_eq!(refused_again.body, refused.body);
-    assert_eq!(refused_again.headers["idempotent-replayed"], "true");
-    // The console's session is another caller: its key "w" is its own.
+    assert_eq!(refused_again.code(), "insufficient_funds");
+    assert!(refused_again.headers.get("idempotent-replayed").is_none());
+    // The console is the same owner as the token: a session that retries with the key
+    // (after logging in again, say) gets the first answer, and nothing is sent twice.
     let (cookie, csrf) = h.login().await;
     let session = h
         .raw_with(
@@ -140,6 +141,31 @@ async fn a_retried_withdrawal_sends_once_and_keys_are_per_caller() {
         )
         .await;
     assert_eq!(session.status, StatusCode::OK, "{}", session.text);
-    assert!(session.headers.get("idempotent-replayed").is_none());
-    assert_eq!(h.fake.withdrawals().len(), 2);
+    assert_eq!(session.headers["idempotent-replayed"], "true");
+    assert_eq!(session.body, first.body);
+    assert_eq!(h.fake.withdrawals().len(), 1);
+}
+
+#[tokio::test]
+async fn a_launch_that_rented_nothing_keeps_no_key() {
+    let h = Harness::new();
+    let mut nothing = launch_body();
+    nothing["query"] = json!("price<=1");
+    let refused = h
+        .keyed(Method::POST, "/api/v1/instances", nothing.clone(), "n")
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text
+    );
+    let again = h
+        .keyed(Method::POST, "/api/v1/instances", nothing, "n")
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        again.headers.get("idempotent-replayed").is_none(),
+        "it ran anew"
+    );
 }

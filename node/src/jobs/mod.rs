@@ -11,4 +11,4 @@ pub mod usage;
 
 pub use books::{LogBook, MetricsBook};
 pub use lifecycle::{Effect, Input, Job, Meter};
-pub use runner::{RunnerHandle, spawn};
+pub use runner::{RunnerHandle, RunnerScope, spawn};

@@ -13,6 +13,7 @@ use qubix_protocol::{AgreementId, NodeId, UnixMillis};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::books::{LOG_LINES, LogBook, METRICS_SAMPLES, MetricsBook, system_line};
@@ -110,6 +111,16 @@ struct Runner {
     disk_checked: Option<tokio::time::Instant>,
 }
 
+/// Where a runner lives: the node's shutdown signal, and the tracker its task joins, so
+/// that the node's shutdown waits for an engine operation in progress.
+#[derive(Debug)]
+pub struct RunnerScope<'a> {
+    /// Cancelled when the node stops.
+    pub shutdown: CancellationToken,
+    /// The node's tasks.
+    pub tasks: &'a TaskTracker,
+}
+
 /// Starts the runner of job `spec.agreement_id` for `consumer`. `expect_container` is set
 /// when the node restarted with the job's container running.
 pub fn spawn(
@@ -119,8 +130,9 @@ pub fn spawn(
     probe: Option<Arc<dyn GpuProbe>>,
     inputs: InputSender,
     expect_container: bool,
-    shutdown: CancellationToken,
+    scope: RunnerScope<'_>,
 ) -> RunnerHandle {
+    let RunnerScope { shutdown, tasks } = scope;
     let (tx, rx) = mpsc::channel(EFFECT_QUEUE);
     let handle = RunnerHandle {
         effects: tx,
@@ -146,7 +158,9 @@ pub fn spawn(
         watcher: None,
         disk_checked: None,
     };
-    tokio::spawn(async move { runner.run(rx, expect_container, shutdown).await });
+    // Tracked, so that the node's shutdown waits for an engine operation in progress (a
+    // container being created or removed) instead of leaving it half done.
+    tasks.spawn(async move { runner.run(rx, expect_container, shutdown).await });
     handle
 }
 
@@ -170,6 +184,11 @@ impl Runner {
                         self.remove().await;
                         break;
                     }
+                    // A pull leaves nothing half done: shutdown need not wait for it.
+                    Some(Effect::Pull) => tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = self.pull() => {}
+                    },
                     Some(effect) => self.perform(effect).await,
                     None => break,
                 },

@@ -105,7 +105,10 @@ impl Service {
             probe,
             self.job_inputs.clone(),
             matches!(record.state, JobState::Running | JobState::Stopped),
-            self.shutdown.clone(),
+            crate::jobs::RunnerScope {
+                shutdown: self.shutdown.clone(),
+                tasks: &self.tasks,
+            },
         );
         if record.state == JobState::Pulling {
             // The node stopped mid-pull: pull again (a present image returns at once).

@@ -390,6 +390,8 @@ impl Service {
         if !crashed {
             self.withdraw_offers().await;
         }
+        // Nothing reads these any more: a task that reports now must not wait for room.
+        drop((job_inputs, internal, net_events));
         self.tasks_stop.cancel();
         self.tasks.close();
         self.tasks.wait().await;
