@@ -28,7 +28,9 @@ pub(crate) const MAX_TAIL: u32 = 10_000;
 /// What the OpenAPI document says of `Idempotency-Key`.
 pub(crate) const IDEMPOTENCY_DOC: &str = "Optional, 1 to 255 visible ASCII characters (a UUID). \
     A retry with the same key and body returns the first answer (header `Idempotent-Replayed: true`) \
-    and never acts twice, even when the first call outlived its timeout; keys are per caller and kept 24 h. \
+    and never acts twice, even when the first call outlived its timeout; keys belong to the API's owner \
+    (token or console session alike), are kept 24 h (at most 4096: when full, the oldest answered go first), \
+    and a refusal that changed nothing keeps none, so its retry runs anew. \
     The same key with another body is refused with 422 `idempotency_key_reused`.";
 
 /// A failed launch rented nothing: the node releases the escrow of a negotiation that did
