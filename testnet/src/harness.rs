@@ -289,7 +289,7 @@ pub async fn remove_jobs_of(owners: &[String]) {
 
 /// What the engine still holds for `owner`'s jobs: containers in any state (one being
 /// removed included), networks and volumes.
-fn left_on_engine(owner: &str) -> Vec<String> {
+pub fn left_on_engine(owner: &str) -> Vec<String> {
     let filter = format!("label=qubix.node={owner}");
     let mut left = Vec::new();
     for what in [

@@ -123,6 +123,15 @@ async fn without_docker_a_provider_offers_nothing_and_runs_nothing_on_its_host()
         .await
         .unwrap();
     assert!(ended.state.is_final());
+    // The terminated job's container, network and workspace go before the provider stops
+    // (a provider that stops keeps its tenants' containers for its next start).
+    let owner = api.node().await.unwrap().node_id.to_string();
+    wait_until(WAIT, "the terminated job's container to be removed", || {
+        let left = qubix_testnet::harness::left_on_engine(&owner);
+        async move { left.is_empty().then_some(()) }
+    })
+    .await
+    .unwrap();
     node.stop().await.unwrap();
     drop(c);
     net.shutdown().await;
