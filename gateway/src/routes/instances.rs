@@ -43,7 +43,8 @@ const LAUNCH: idempotency::Route = idempotency::Route {
 /// `POST /api/v1/instances`
 #[utoipa::path(post, path = "/api/v1/instances", tag = "instances", request_body = LaunchRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = IDEMPOTENCY_DOC)),
-    responses((status = 201, description = "Agreed with a provider; payment, pull and start follow (see `progress` and the events stream)", body = Instance),
+    responses((status = 201, description = "Agreed with a provider; payment, pull and start follow (see `progress` and the events stream)", body = Instance,
+            headers(("idempotent-replayed" = String, description = "`true` when this is the kept answer of an earlier call with the same Idempotency-Key"))),
         (status = 400, description = "`invalid_json`, `invalid_value` or `invalid_query`", body = ApiError),
         (status = 402, description = "`insufficient_funds`", body = ApiError),
         (status = 404, description = "`not_found`: no such offer", body = ApiError),

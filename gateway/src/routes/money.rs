@@ -88,7 +88,8 @@ const WITHDRAW: idempotency::Route = idempotency::Route {
 /// `POST /api/v1/wallet/withdraw`
 #[utoipa::path(post, path = "/api/v1/wallet/withdraw", tag = "money", request_body = WithdrawRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = super::instances::IDEMPOTENCY_DOC)),
-    responses((status = 200, description = "The signed transfer, being confirmed", body = Transfer),
+    responses((status = 200, description = "The signed transfer, being confirmed (`pending` with no tx id yet while it waits in the wallet's queue)", body = Transfer,
+            headers(("idempotent-replayed" = String, description = "`true` when this is the kept answer of an earlier call with the same Idempotency-Key"))),
         (status = 400, description = "`invalid_json` or `invalid_value`", body = ApiError),
         (status = 402, description = "`insufficient_funds`", body = ApiError),
         (status = 404, description = "`not_enabled`: no wallet configured", body = ApiError),
