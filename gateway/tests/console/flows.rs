@@ -92,7 +92,7 @@ async fn the_marketplace_shows_simulated_offers_errors_inline_and_explains_empty
         .unwrap();
     b.wait_for_text(
         "#query-error",
-        "unknown field `colour` at position 12",
+        "(at character 13)",
         "the inline query error",
     )
     .await

@@ -302,8 +302,8 @@ impl NodeHandle {
     }
 }
 
-fn invalid_query(e: qubix_protocol::query::QueryError) -> ServiceError {
-    ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("q".into()))
+fn invalid_query(q: &str, e: &qubix_protocol::query::QueryError) -> ServiceError {
+    ServiceError::Api(ErrorCode::InvalidQuery, e.describe(q), Some("q".into()))
 }
 
 /// Parses `q` and applies the separate sort/limit/offset parameters over it.
@@ -313,7 +313,7 @@ pub(crate) fn build_query(
     limit: Option<u32>,
     offset: Option<u32>,
 ) -> Result<Query, ServiceError> {
-    let mut query = Query::parse(q).map_err(invalid_query)?;
+    let mut query = Query::parse(q).map_err(|e| invalid_query(q, &e))?;
     if let Some(sort) = sort.filter(|s| !s.is_empty()) {
         query.sort = Query::parse(&format!("sort={sort}"))
             .map_err(|e| {
@@ -388,7 +388,7 @@ impl Service {
             }
             Command::Explain { q, reply } => {
                 let result = Query::parse(&q)
-                    .map_err(invalid_query)
+                    .map_err(|e| invalid_query(&q, &e))
                     .map(|query| self.book.explain(&query, |_| None));
                 let _ = reply.send(result);
             }

@@ -108,7 +108,11 @@ impl Service {
         let q = launch.query.clone().unwrap_or_default();
         let query = qubix_protocol::query::Query::parse(&format!("{q} num_gpus>={}", launch.gpus))
             .map_err(|e| {
-                ServiceError::Api(ErrorCode::InvalidQuery, e.to_string(), Some("query".into()))
+                ServiceError::Api(
+                    ErrorCode::InvalidQuery,
+                    e.describe(&q),
+                    Some("query".into()),
+                )
             })?;
         let page = self.book.search(&query, |_| None);
         page.items.first().map(|f| f.offer.clone()).ok_or_else(|| {

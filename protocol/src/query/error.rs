@@ -28,6 +28,14 @@ impl QueryError {
         }
     }
 
+    /// The message and where the offending token starts, counted in characters from 1, for
+    /// an API answer: "unknown field `colour`; fields: … (at character 12)".
+    pub fn describe(&self, input: &str) -> String {
+        let start = clamp_to_boundary(input, self.start);
+        let at = input.get(..start).map_or(0, |s| s.chars().count()) + 1;
+        format!("{} (at character {at})", self.message)
+    }
+
     /// The input on one line, a caret line under the offending span, and the message, for
     /// a terminal:
     ///
@@ -76,3 +84,20 @@ impl fmt::Display for QueryError {
 }
 
 impl std::error::Error for QueryError {}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn the_position_counts_characters_from_one() {
+        let e = QueryError::new("unknown field `colour`", 11, 17);
+        assert_eq!(
+            e.describe("price<=100 colour=red"),
+            "unknown field `colour` (at character 12)"
+        );
+        // Characters, not bytes: `é` is two bytes.
+        let e = QueryError::new("bad", 3, 4);
+        assert_eq!(e.describe("é x"), "bad (at character 3)");
+    }
+}

@@ -219,10 +219,10 @@ impl FakeNode {
                     .with_field("offer_id")
                 });
         }
-        let constraints = query::parse(request.query.as_deref().unwrap_or_default())?;
+        let query = query::parse_for(request.query.as_deref().unwrap_or_default(), "query")?;
         offers
             .into_iter()
-            .filter(|o| constraints.iter().all(|c| c.admits(o)))
+            .filter(|o| query::matches(&query, o))
             .min_by_key(|o| o.offer.price_per_gpu_hour)
             .ok_or_else(|| {
                 ApiError::new(

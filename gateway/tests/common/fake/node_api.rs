@@ -40,12 +40,12 @@ impl NodeApi for FakeNode {
         limit: Option<u32>,
         offset: Option<u32>,
     ) -> ApiResult<OffersPage> {
-        let constraints = query::parse(&q)?;
+        let query = query::parse(&q)?;
         let mut offers: Vec<OfferView> = self
             .lock()
             .offers
             .iter()
-            .filter(|o| constraints.iter().all(|c| c.admits(o)))
+            .filter(|o| query::matches(&query, o))
             .cloned()
             .collect();
         match sort.as_deref().unwrap_or("price") {
