@@ -205,6 +205,17 @@ impl Job {
         }
     }
 
+    /// Whether this job differs from `before` in more than the meter's accrual (billable
+    /// time and the instant it was accrued to). Accrual needs no write: billing follows
+    /// `accrued_until`, so a node restarted from an older record accrues the gap at its next
+    /// step. Everything else (state, timers, payments, receipts) does.
+    pub fn changed_beyond_accrual(&self, before: &Job) -> bool {
+        let mut now = self.clone();
+        now.meter.billable_millis = before.meter.billable_millis;
+        now.meter.accrued_until = before.meter.accrued_until;
+        now != *before
+    }
+
     /// The same job under the provider's idle policy.
     pub fn with_idle_limit(mut self, max_idle_secs: Option<u64>) -> Self {
         self.max_idle_secs = max_idle_secs;

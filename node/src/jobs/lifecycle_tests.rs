@@ -371,3 +371,25 @@ fn a_job_over_its_disk_stops_keeping_its_data_and_may_start_again() {
     );
     assert_eq!(j.state, JobState::Running);
 }
+
+#[test]
+fn a_tick_that_only_accrues_changes_nothing_worth_a_write_and_a_restart_loses_no_time() {
+    let mut j = running();
+    tick_acked(&mut j, at(10));
+    let stored = j.clone();
+    j.step(Input::Tick, at(11)).unwrap();
+    assert!(!j.changed_beyond_accrual(&stored), "a plain tick");
+    assert!(j.meter.billable_millis > stored.meter.billable_millis);
+    // A node restarted from the older record bills the same time at its next step.
+    let mut restarted = stored.clone();
+    restarted.step(Input::Tick, at(12)).unwrap();
+    j.step(Input::Tick, at(12)).unwrap();
+    assert_eq!(restarted.meter.billable_millis, j.meter.billable_millis);
+    // A payment, a receipt or a state change is worth a write.
+    let before = j.clone();
+    j.step(Input::Paid(Qu(1)), at(13)).unwrap();
+    assert!(j.changed_beyond_accrual(&before));
+    let before = j.clone();
+    j.step(Input::Control(JobAction::Stop), at(14)).unwrap();
+    assert!(j.changed_beyond_accrual(&before));
+}

@@ -127,7 +127,13 @@ impl Service {
         let record = self.jobs.get_mut(&id).ok_or(JobErrorCode::UnknownJob)?;
         let job = record.lifecycle.as_mut().ok_or(JobErrorCode::UnknownJob)?;
         let before = job.state;
+        let was = job.clone();
+        let ports_before = record.ports.clone();
         let effects = job.step(input, now)?;
+        // Most inputs are the once-a-second tick, which only moves the meter's clock: no
+        // write (and no fsync) for that, since billing follows `accrued_until` across a
+        // restart. Anything else is written before its effects are performed.
+        let worth_a_write = job.changed_beyond_accrual(&was) || !effects.is_empty();
         let job = job.clone();
         record.state = job.state;
         record.since = job.since;
@@ -147,9 +153,11 @@ impl Service {
                 self.desk.activate(&id);
             }
         }
-        let record = record.clone();
-        if let Err(e) = self.store.put_job(&id, &record) {
-            warn!(job = %id, error = %e, "cannot persist job");
+        if worth_a_write || record.ports != ports_before {
+            let record = record.clone();
+            if let Err(e) = self.store.put_job(&id, &record) {
+                warn!(job = %id, error = %e, "cannot persist job");
+            }
         }
         let ended = before != job.state && job.state.is_final();
         for effect in effects {
