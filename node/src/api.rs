@@ -30,6 +30,7 @@ pub struct NodeApiImpl {
     ledger: Ledger,
     runtime: Option<Arc<dyn ContainerRuntime>>,
     rpc_url: String,
+    store: crate::store::Store,
 }
 
 impl std::fmt::Debug for NodeApiImpl {
@@ -48,6 +49,7 @@ impl NodeApiImpl {
         ledger: Ledger,
         runtime: Option<Arc<dyn ContainerRuntime>>,
         rpc_url: String,
+        store: crate::store::Store,
     ) -> Self {
         Self {
             handle,
@@ -55,6 +57,7 @@ impl NodeApiImpl {
             ledger,
             runtime,
             rpc_url,
+            store,
         }
     }
 
@@ -455,6 +458,10 @@ impl NodeApi for NodeApiImpl {
         if let Ok(jobs) = self.handle.provider_jobs().await {
             out.push_str(&format!("# HELP qubix_provider_jobs Jobs run for others.\n# TYPE qubix_provider_jobs gauge\nqubix_provider_jobs {}\n", jobs.len()));
         }
+        out.push_str(&format!(
+            "# HELP qubix_store_flushes_total Flushes (fsyncs) of the node's job store.\n# TYPE qubix_store_flushes_total counter\nqubix_store_flushes_total {}\n",
+            self.store.flushes()
+        ));
         out
     }
 }

@@ -198,6 +198,7 @@ impl RunningNode {
             store.db(),
             qubix_ledger::book::LedgerConfig::default(),
         )?;
+        let store_for_api = store.clone();
         let setup = ServiceSetup {
             ledger: ledger.clone(),
             key,
@@ -227,6 +228,7 @@ impl RunningNode {
                     ledger.clone(),
                     runtime_for_api,
                     config.config.qubic_rpc.clone(),
+                    store_for_api,
                 );
                 Some(serve_gateway(addr, dir, api, shutdown.clone()).await?)
             }

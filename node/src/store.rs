@@ -223,6 +223,8 @@ pub struct Store {
     evidence: sled::Tree,
     pulled: sled::Tree,
     db: sled::Db,
+    /// Flushes to disk (each an fsync) since the store opened: `qubix_store_flushes_total`.
+    flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -246,6 +248,7 @@ impl Store {
             evidence,
             pulled,
             db,
+            flushes: Default::default(),
         })
     }
 
@@ -253,7 +256,7 @@ impl Store {
     /// job needs it).
     pub fn note_pulled(&self, image: &str) -> Result<(), StoreError> {
         if self.pulled.insert(image.as_bytes(), &[])?.is_none() {
-            self.db.flush()?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -302,7 +305,7 @@ impl Store {
                     StoreError::Corrupt("archive aborted".into())
                 }
             })?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(())
     }
 
@@ -319,11 +322,24 @@ impl Store {
         self.evidence.len()
     }
 
+    /// Makes every write so far durable, and counts it.
+    fn flush(&self) -> Result<(), StoreError> {
+        self.flushes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Flushes (fsyncs) of this store since it opened.
+    pub fn flushes(&self) -> u64 {
+        self.flushes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Writes a job record durably.
     pub fn put_job(&self, id: &AgreementId, job: &JobRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.jobs.insert(id.as_bytes(), bytes)?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(())
     }
 
@@ -360,7 +376,7 @@ impl Store {
     /// Records, durably, that the deposit scan covered every tick up to `tick`.
     pub fn set_deposit_cursor(&self, tick: u32) -> Result<(), StoreError> {
         self.meta.insert(DEPOSIT_CURSOR, &tick.to_be_bytes())?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(())
     }
 
@@ -378,7 +394,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.nonces
             .insert(nonce_key(consumer, nonce), &issued_at.0.to_be_bytes())?;
-        self.db.flush()?;
+        self.flush()?;
         Ok(())
     }
 
@@ -461,5 +477,18 @@ mod tests {
         let terms = kept.agreement.verify(&testing::network()).unwrap();
         assert_eq!(terms.payload().agreement_id, id);
         assert_eq!(store.evidence_count(), 1);
+    }
+
+    #[test]
+    fn every_durable_write_is_counted_as_a_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.flushes(), 0);
+        store.note_pulled("busybox:latest").unwrap();
+        store.note_pulled("busybox:latest").unwrap();
+        assert_eq!(store.flushes(), 1, "a pull already noted needs no write");
+        let clone = store.clone();
+        clone.note_pulled("alpine:3").unwrap();
+        assert_eq!(store.flushes(), 2, "clones share the counter");
     }
 }
