@@ -10,10 +10,10 @@ use qubix_ledger::qubic::Identity;
 use qubix_ledger::settle::{PaymentPurpose, QubicSettlement, Settlement};
 use qubix_ledger::{Ledger, LedgerError};
 use qubix_protocol::api::{
-    ApiError, Billing, CheckKind, ConstraintReport, Earnings, ErrorCode, Event, Explanation,
-    GpusView, Health, Instance, InstanceAction, LaunchRequest, LedgerEntry, NearMiss, NodeInfo,
-    OfferView, OffersPage, PeerInfo, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus,
-    SignedReceipt, Transfer, Wallet, WithdrawRequest,
+    ApiError, Billing, CheckKind, Earnings, ErrorCode, Event, Explanation, GpusView, Health,
+    Instance, InstanceAction, LaunchRequest, LedgerEntry, NodeInfo, OfferView, OffersPage,
+    PeerInfo, ProviderCheck, ProviderJob, ProviderPricing, ProviderStatus, SignedReceipt, Transfer,
+    Wallet, WithdrawRequest,
 };
 use qubix_protocol::control::{JobAction, JobState};
 use qubix_protocol::{AgreementId, Qu, UnixMillis};
@@ -73,37 +73,7 @@ fn explanation(
     e: qubix_protocol::query::Explanation,
     views: &BTreeMap<qubix_protocol::OfferRef, OfferView>,
 ) -> Explanation {
-    let summary = e.summary();
-    Explanation {
-        total: e.total,
-        matched: e.matched,
-        constraints: e
-            .constraints
-            .into_iter()
-            .map(|c| ConstraintReport {
-                constraint: c.constraint,
-                excluded: c.excluded,
-                only_blocker: c.only_blocker,
-            })
-            .collect(),
-        near_misses: e
-            .near_misses
-            .into_iter()
-            .filter_map(|m| {
-                Some(NearMiss {
-                    offer: views
-                        .get(&qubix_protocol::OfferRef::new(m.provider, m.offer_id))?
-                        .clone(),
-                    failed: m
-                        .failed
-                        .into_iter()
-                        .map(|f| format!("{}: {}", f.constraint, f.reason))
-                        .collect(),
-                })
-            })
-            .collect(),
-        summary,
-    }
+    Explanation::of(e, |r| views.get(&r).cloned())
 }
 
 /// A URL as clients may see it: without credentials (`user:key@`) or a query string, which

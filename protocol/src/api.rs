@@ -251,6 +251,45 @@ pub struct Explanation {
     pub summary: String,
 }
 
+impl Explanation {
+    /// The API's explanation of what the query language found (`query::explain`), with each
+    /// near miss's offer as `view` shows it (a near miss `view` does not know is left out).
+    pub fn of(
+        found: crate::query::Explanation,
+        view: impl Fn(OfferRef) -> Option<OfferView>,
+    ) -> Self {
+        let summary = found.summary();
+        Self {
+            total: found.total,
+            matched: found.matched,
+            constraints: found
+                .constraints
+                .into_iter()
+                .map(|c| ConstraintReport {
+                    constraint: c.constraint,
+                    excluded: c.excluded,
+                    only_blocker: c.only_blocker,
+                })
+                .collect(),
+            near_misses: found
+                .near_misses
+                .into_iter()
+                .filter_map(|m| {
+                    Some(NearMiss {
+                        offer: view(OfferRef::new(m.provider, m.offer_id))?,
+                        failed: m
+                            .failed
+                            .into_iter()
+                            .map(|f| format!("{}: {}", f.constraint, f.reason))
+                            .collect(),
+                    })
+                })
+                .collect(),
+            summary,
+        }
+    }
+}
+
 /// What one constraint of a query did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ConstraintReport {

@@ -2,9 +2,7 @@
 //! the node runs) over the sample offers, with its errors and explanations in the shapes the
 //! node's API gives them.
 
-use qubix_protocol::api::{
-    ApiError, ConstraintReport, ErrorCode, Explanation, NearMiss, OfferView,
-};
+use qubix_protocol::api::{ApiError, ErrorCode, Explanation, OfferView};
 use qubix_protocol::query::{OfferFacts, Query};
 
 /// Parses `q`, or `invalid_query` on `field` pointing at the offending token, as the node
@@ -31,37 +29,11 @@ fn facts(offer: &OfferView) -> OfferFacts<'_> {
 /// What each constraint excluded and the near misses, as `POST /offers/explain` answers.
 pub fn explain(offers: &[OfferView], q: &str) -> Result<Explanation, ApiError> {
     let query = parse(q)?;
-    let e = query.explain(offers.iter().map(facts));
-    let summary = e.summary();
-    Ok(Explanation {
-        total: e.total,
-        matched: e.matched,
-        constraints: e
-            .constraints
-            .into_iter()
-            .map(|c| ConstraintReport {
-                constraint: c.constraint,
-                excluded: c.excluded,
-                only_blocker: c.only_blocker,
-            })
-            .collect(),
-        near_misses: e
-            .near_misses
-            .into_iter()
-            .filter_map(|m| {
-                let offer = offers
-                    .iter()
-                    .find(|o| o.offer.provider == m.provider && o.offer.offer_id == m.offer_id)?;
-                Some(NearMiss {
-                    offer: offer.clone(),
-                    failed: m
-                        .failed
-                        .into_iter()
-                        .map(|f| format!("{}: {}", f.constraint, f.reason))
-                        .collect(),
-                })
-            })
-            .collect(),
-        summary,
-    })
+    let found = query.explain(offers.iter().map(facts));
+    Ok(Explanation::of(found, |r| {
+        offers
+            .iter()
+            .find(|o| Some(o.offer.provider) == r.provider && o.offer.offer_id == r.offer_id)
+            .cloned()
+    }))
 }
