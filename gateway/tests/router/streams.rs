@@ -289,7 +289,7 @@ async fn logout_closes_the_sessions_streams_and_a_bearer_stream_stays() {
 #[tokio::test]
 async fn a_sessions_stream_closes_when_the_session_expires() {
     let server = start(GatewayConfig {
-        session_ttl: std::time::Duration::from_millis(500),
+        session_ttl: std::time::Duration::from_secs(2),
         ..GatewayConfig::default()
     })
     .await;
