@@ -307,7 +307,7 @@ pub fn left_on_engine(owner: &str) -> Vec<String> {
         left.extend(
             String::from_utf8_lossy(&out.stdout)
                 .lines()
-                .map(str::to_owned),
+                .map(|id| format!("{} {id}", what[0])),
         );
     }
     left

@@ -125,29 +125,6 @@ async fn interrupt(mut child: Child) {
     assert!(status.success(), "`up` exits cleanly: {status}");
 }
 
-/// Containers, networks and volumes the engine holds for `node`'s jobs.
-fn left_on_the_engine(node: &str) -> Vec<String> {
-    let filter = format!("label=qubix.node={node}");
-    let mut left = Vec::new();
-    for what in [
-        &["ps", "-aq", "--filter"][..],
-        &["network", "ls", "-q", "--filter"][..],
-        &["volume", "ls", "-q", "--filter"][..],
-    ] {
-        let out = std::process::Command::new("docker")
-            .args(what)
-            .arg(&filter)
-            .output()
-            .unwrap();
-        left.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(|l| format!("{} {l}", what[0])),
-        );
-    }
-    left
-}
-
 fn client(file: &Value) -> Client {
     Client::new(
         file["api"].as_str().unwrap(),
@@ -214,12 +191,17 @@ async fn up_runs_nodes_as_processes_and_keep_brings_the_same_network_back() {
         .await
         .unwrap();
     assert!(
-        ids.iter().any(|id| !left_on_the_engine(id).is_empty()),
+        ids.iter()
+            .any(|id| !qubix_testnet::harness::left_on_engine(id).is_empty()),
         "the rental runs in a container of a provider"
     );
     interrupt(first).await;
     for id in &ids {
-        assert_eq!(left_on_the_engine(id), Vec::<String>::new(), "left by {id}");
+        assert_eq!(
+            qubix_testnet::harness::left_on_engine(id),
+            Vec::<String>::new(),
+            "left by {id}"
+        );
     }
     assert!(
         dir.path().join("state/devnet.json").exists(),

@@ -194,28 +194,8 @@ async fn a_cross_site_websocket_with_the_session_cookie_is_forbidden() {
 
 /// Logs in over a raw HTTP/1.1 exchange and returns the `name=value` of the session cookie.
 async fn reqwest_free_login(addr: std::net::SocketAddr, token: &ApiToken) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = serde_json::json!({ "token": token.expose() }).to_string();
-    let request = format!(
-        "POST /api/v1/login HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let line = response
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
-        .expect(&response);
-    line.split_once(':')
-        .unwrap()
-        .1
-        .trim()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
+    cookie_of(&raw_http(addr, "POST /api/v1/login HTTP/1.1", &body).await)
 }
 
 /// A raw HTTP/1.1 exchange; returns the whole response text.
